@@ -1,0 +1,109 @@
+/**
+ * The Executor port: every operation a switchover performs on a host, addressed to a node.
+ * Results are data; a non-zero exit is `{ ok: false }`, never an exception. Only a broken
+ * transport throws. A call whose `signal` aborts (the plan's deadline passed) rejects: its
+ * outcome is unknown, and the plan treats it so.
+ */
+export type NodeName = string;
+
+/** A WAL position as a byte offset (PostgreSQL prints it as `X/Y`, see lsn.ts). */
+export type Lsn = number;
+
+export type Failure = { ok: false; reason: string };
+export type Outcome<T = Record<never, never>> = ({ ok: true } & T) | Failure;
+
+export type StopMode = "fast" | "immediate";
+
+/** What pg_controldata says of the cluster state. */
+export type ClusterState =
+  | "shut down"
+  | "shut down in recovery"
+  | "shutting down"
+  | "in crash recovery"
+  | "in archive recovery"
+  | "in production";
+
+export interface ControlData {
+  state: ClusterState;
+  timeline: number;
+  /** Start of the latest checkpoint record. */
+  checkpointLsn: Lsn;
+  /** End of that record: a standby has it once its replay position reaches this. */
+  checkpointEndLsn: Lsn;
+}
+
+export interface StandbyInfo {
+  /** Address or name the standby connected from. */
+  client: string;
+  state: string;
+  sentLsn: Lsn;
+  replayLsn: Lsn;
+}
+
+export interface ReplicationStatus {
+  inRecovery: boolean;
+  timeline: number;
+  /** Primary: current WAL insert position. Standby: last replayed position. */
+  lsn: Lsn;
+  /** Standby only: received and flushed, and replayed positions; whether the receiver streams. */
+  receiveLsn: Lsn | null;
+  replayLsn: Lsn | null;
+  streaming: boolean;
+  /** Primary only: its connected standbys (pg_stat_replication). */
+  standbys: StandbyInfo[];
+}
+
+export interface NodeStatus {
+  running: boolean;
+  /** Installed package version of the server, e.g. "15.18". */
+  version: string;
+  vipBound: boolean;
+}
+
+export interface PromoteResult {
+  timeline: number;
+}
+
+export interface TimelineFork {
+  timeline: number;
+  /** Where the new timeline branched off the previous one (from its history file). */
+  switchpoint: Lsn;
+}
+
+export interface ProbeResult {
+  /** The node that committed the probe write. */
+  node: NodeName;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+export interface Executor {
+  status(node: NodeName, o?: CallOptions): Promise<Outcome<NodeStatus>>;
+  stopPostgres(node: NodeName, mode: StopMode, o?: CallOptions): Promise<Outcome>;
+  startPostgres(node: NodeName, o?: CallOptions): Promise<Outcome>;
+  upgradePackages(node: NodeName, version: string, o?: CallOptions): Promise<Outcome>;
+  checkpoint(node: NodeName, o?: CallOptions): Promise<Outcome>;
+  replication(node: NodeName, o?: CallOptions): Promise<Outcome<ReplicationStatus>>;
+  controlData(node: NodeName, o?: CallOptions): Promise<Outcome<ControlData>>;
+  /** Latest timeline fork of a node that was promoted (its newest timeline history file). */
+  timelineFork(node: NodeName, o?: CallOptions): Promise<Outcome<TimelineFork>>;
+  promote(node: NodeName, o?: CallOptions): Promise<Outcome<PromoteResult>>;
+  vipDown(node: NodeName, o?: CallOptions): Promise<Outcome>;
+  /** Binds the VIP; `announce` sends gratuitous ARP so neighbours drop their old entry. */
+  vipUp(node: NodeName, announce: boolean, o?: CallOptions): Promise<Outcome>;
+  /** Writes standby.signal and primary_conninfo pointing at `upstream` (node stopped). */
+  configureStandby(node: NodeName, upstream: NodeName, o?: CallOptions): Promise<Outcome>;
+  rewind(node: NodeName, source: NodeName, o?: CallOptions): Promise<Outcome<{ bytesCopied: number }>>;
+  /** A fresh copy of `source` into a new directory, verified, then swapped in (old kept aside). */
+  baseBackup(node: NodeName, source: NodeName, o?: CallOptions): Promise<Outcome<{ bytesCopied: number }>>;
+  /** Deletes the data directory outright: only the classic runbook does this. */
+  removeDataDir(node: NodeName, o?: CallOptions): Promise<Outcome>;
+  /** Deletes the directory a base backup put aside, once its replacement streams. */
+  removeSetAside(node: NodeName, o?: CallOptions): Promise<Outcome>;
+  /** Commits a probe row through the VIP or a node's own address; says who committed it. */
+  probeWrite(target: NodeName | "vip", id: string, o?: CallOptions): Promise<Outcome<ProbeResult>>;
+  /** The runbook's "tell the applications to reconnect": an operator-supplied hook. */
+  notify(message: string, o?: CallOptions): Promise<Outcome>;
+}
