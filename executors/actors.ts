@@ -1,5 +1,5 @@
-import { fromPromise, type InputFrom, type OutputFrom } from "xstate";
-import type { ActorName, PlanActors } from "../machines/actors.ts";
+import { type ActorSystem, fromPromise, type InputFrom, type OutputFrom } from "xstate";
+import { type ActorName, type PlanActors, planActors } from "../machines/actors.ts";
 import type { RejoinMethod } from "../machines/context.ts";
 import type { History } from "../properties/history.ts";
 import { type Clock, sleep } from "../simulation/clock.ts";
@@ -35,10 +35,35 @@ async function until<T>(clock: Clock, every: number, signal: AbortSignal, probe:
   }
 }
 
-/** The plans' effects, performed through one Executor: the same code for simulation, lab and production. */
-export function implementActors(d: ActorDeps): PlanActors {
+/**
+ * The plans' effects, performed through one Executor: the same code for simulation, lab and
+ * production. `depsOf` finds the run's dependencies from the actor system the effect runs in,
+ * so a plan is provided with its effects once, not once per run: `machine.provide()` rebuilds
+ * the whole machine, which cost more than the simulated run itself.
+ */
+export function implementActors(depsOf: (system: ActorSystem<any>) => ActorDeps): PlanActors {
+  const actors: Record<string, unknown> = {};
+  for (const name of ACTOR_NAMES) {
+    actors[name] = fromPromise(({ input, signal, system }) => {
+      const impl = effects(depsOf(system))[name] as Impl<ActorName>;
+      return impl(input as never, { signal });
+    });
+  }
+  return actors as PlanActors;
+}
+
+const ACTOR_NAMES = Object.keys(planActors) as ActorName[];
+const cache = new WeakMap<ActorDeps, Impls>();
+
+function effects(d: ActorDeps): Impls {
+  let impls = cache.get(d);
+  if (!impls) cache.set(d, (impls = makeEffects(d)));
+  return impls;
+}
+
+function makeEffects(d: ActorDeps): Impls {
   const x = d.executor;
-  const impls: Impls = {
+  return {
     preflight: async ({ primary, standby, maxLagBytes }, o) => {
       const p = must(await x.status(primary, o));
       const s = must(await x.status(standby, o));
@@ -91,13 +116,25 @@ export function implementActors(d: ActorDeps): PlanActors {
       }),
     promote: async ({ node }, o) => ({ timeline: must(await x.promote(node, o)).timeline }),
     observeRole: async ({ node }, o) => {
-      const r = must(await x.replication(node, o));
-      return { inRecovery: r.inRecovery, timeline: r.timeline };
+      if (must(await x.status(node, o)).running) {
+        const r = must(await x.replication(node, o));
+        return { inRecovery: r.inRecovery, timeline: r.timeline };
+      }
+      // Down: pg_control still tells whether it left recovery before it stopped.
+      const cd = must(await x.controlData(node, o));
+      return { inRecovery: cd.state !== "in production" && cd.state !== "shut down", timeline: cd.timeline };
     },
     vipUp: async ({ node, announce }, o) => void must(await x.vipUp(node, announce, o)),
-    verifyWrite: async ({ expect }, o) => {
-      const node = await probeWrite(d, o);
-      if (node !== expect) throw new StepFailed(`the probe write through the VIP landed on ${node}, not ${expect}`);
+    ensureServing: async ({ node }, o) => {
+      const landed = await probeWrite(d, o).catch((e: unknown) => (e instanceof StepFailed ? e : Promise.reject(e)));
+      if (landed === node) return;
+      // Not served yet: repair what this step may repair (the node is the one primary the plan
+      // allows, so starting it and re-announcing the VIP is safe), then fail this attempt.
+      const st = must(await x.status(node, o));
+      if (!st.running) must(await x.startPostgres(node, o));
+      must(await x.vipUp(node, true, o));
+      const why = landed instanceof StepFailed ? landed.message : `it landed on ${landed}`;
+      throw new StepFailed(`a write through the VIP did not land on ${node}: ${why}`);
     },
     notify: async ({ message }, o) => void must(await x.notify(message, o)),
     decideRejoin: async ({ node, source }, o) => ({ method: await decideRejoin(x, node, source, o) }),
@@ -113,11 +150,6 @@ export function implementActors(d: ActorDeps): PlanActors {
     removeDataDir: async ({ node }, o) => void must(await x.removeDataDir(node, o)),
     removeSetAside: async ({ node }, o) => void must(await x.removeSetAside(node, o)),
   };
-  const actors: Record<string, unknown> = {};
-  for (const [name, fn] of Object.entries(impls)) {
-    actors[name] = fromPromise(({ input, signal }) => (fn as Impl<ActorName>)(input as never, { signal }));
-  }
-  return actors as PlanActors;
 }
 
 type Impl<K extends ActorName> = (

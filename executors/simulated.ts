@@ -89,7 +89,8 @@ class SimulatedHost implements HostOps {
   async startPostgres(name: NodeName): Promise<Outcome> {
     const n = await this._reach(name);
     if (!n.hasData) return fail(`${name}: no data directory`);
-    if (n.process !== "stopped") return ok;
+    if (n.process === "stopping") return fail(`${name}: the server is shutting down`);
+    if (n.process === "running") return ok;
     await this._pass(START + (n.control.state === "in production" ? CRASH_RECOVERY : 0), name);
     if (this.world.node(name).process === "stopped") this.world.emit({ type: "started", node: name });
     return ok;

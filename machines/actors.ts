@@ -30,7 +30,7 @@ export const planActors = {
   promote: effect<{ timeline: number }, On>("promote"),
   observeRole: effect<{ inRecovery: boolean; timeline: number }, On>("observeRole"),
   vipUp: effect<void, On & { announce: boolean }>("vipUp"),
-  verifyWrite: effect<void, { expect: NodeName }>("verifyWrite"),
+  ensureServing: effect<void, { node: NodeName }>("ensureServing"),
   notify: effect<void, { message: string }>("notify"),
   decideRejoin: effect<{ method: RejoinMethod }, On & { source: NodeName }>("decideRejoin"),
   configureStandby: effect<void, On & { upstream: NodeName }>("configureStandby"),

@@ -12,6 +12,7 @@ const planSetup = setup({
     context: {} as PlanContext,
     input: {} as PlanInput,
     output: {} as PlanContext,
+    events: {} as { type: `resume.${string}` },
   },
   actors: planActors,
   delays: {
@@ -24,6 +25,7 @@ const planSetup = setup({
     replay: ({ context }) => context.timeouts.replay,
     promote: ({ context }) => context.timeouts.promote,
     rejoin: ({ context }) => context.timeouts.rejoin,
+    persist: ({ context }) => context.timeouts.persist,
     retryBackoff: ({ context }) => context.timeouts.retryBackoff,
   },
   guards: {
@@ -89,12 +91,15 @@ function stepState(id: string, step: StepSpec) {
   };
   const after = step.deadline ? { [step.deadline]: failTo(id, step.fail) } : {};
   if (!step.retry) return { id, invoke: { ...invoke, onError: failTo(id, step.fail) }, after };
+  // Each attempt is bounded by the step's deadline (a hung command is abandoned and tried
+  // again), the whole step by `persist`.
+  const retryAfterFailure = { target: "backoff", actions: failTo(id, id).actions };
   return {
     id,
     initial: "attempt",
-    after,
+    after: { persist: failTo(id, step.fail) },
     states: {
-      attempt: { invoke: { ...invoke, onError: { target: "backoff", actions: failTo(id, id).actions } } },
+      attempt: { invoke: { ...invoke, onError: retryAfterFailure }, after: step.deadline ? { [step.deadline]: retryAfterFailure } : {} },
       backoff: { after: { retryBackoff: { target: "attempt" } } },
     },
   };
@@ -105,6 +110,7 @@ export function buildMachine(spec: PlanSpec) {
   const states: Record<string, unknown> = {};
   for (const [id, step] of Object.entries(spec.steps)) states[id] = stepState(id, step);
   for (const id of FINAL_STATES) states[id] = { id, type: "final" };
+  states[RESUMING] = { id: RESUMING, on: resumeEvents(spec) };
   return planSetup.createMachine({
     id: spec.id,
     initial: spec.initial,
@@ -118,9 +124,21 @@ export function buildMachine(spec: PlanSpec) {
 export type PlanMachine = ReturnType<typeof buildMachine>;
 
 /**
+ * The entry of a resumed run: restored here with the journal's context, the runner sends
+ * `resume.<step>` and the step is entered afresh, so its effect runs again (steps are
+ * idempotent) and its deadline starts again. XState does not restore pending delayed events
+ * from a snapshot, so restoring straight into the step would lose its deadline.
+ */
+export const RESUMING = "resuming";
+
+function resumeEvents(spec: PlanSpec): Record<string, string> {
+  return Object.fromEntries(Object.keys(spec.steps).map((id) => [`resume.${id}`, `#${id}`]));
+}
+
+/**
  * The abstract model of a plan for xstate/graph: the same states and transitions, with each
  * effect's outcome turned into an event (`OK`, `OK:<target>` per guarded branch, `FAIL`,
- * `DEADLINE`, `RETRY`), and no invoke, which graph traversal cannot follow.
+ * `DEADLINE`, and for retried steps `RETRY` and `GIVE_UP`), and no invoke, which graph traversal cannot follow.
  */
 export function abstractModel(spec: PlanSpec) {
   const states: Record<string, unknown> = {};
@@ -134,15 +152,19 @@ export function abstractModel(spec: PlanSpec) {
       states[id] = { id, on };
       continue;
     }
-    const { FAIL: _unused, ...forward } = on;
+    const { FAIL: _fail, DEADLINE: _deadline, ...forward } = on;
     states[id] = {
       id,
       initial: "attempt",
-      on: step.deadline ? { DEADLINE: on.DEADLINE } : {},
-      states: { attempt: { on: { ...forward, FAIL: "backoff" } }, backoff: { on: { RETRY: "attempt" } } },
+      on: { GIVE_UP: `#${step.fail}` },
+      states: {
+        attempt: { on: { ...forward, FAIL: "backoff", DEADLINE: "backoff" } },
+        backoff: { on: { RETRY: "attempt" } },
+      },
     };
   }
   for (const id of FINAL_STATES) states[id] = { id, type: "final" };
+  states[RESUMING] = { id: RESUMING, on: resumeEvents(spec) };
   // biome-ignore lint/suspicious/noExplicitAny: generated from the spec.
   return createMachine({ id: `${spec.id}-model`, initial: spec.initial, states: states as any });
 }

@@ -11,6 +11,8 @@ export interface Timeouts {
   replay: number;
   promote: number;
   rejoin: number;
+  /** How long a forward-only step keeps retrying; each attempt has the step's own deadline. */
+  persist: number;
   /** Pause between two attempts of a step that only goes forward. */
   retryBackoff: number;
   /** How often a wait polls. */
@@ -27,6 +29,7 @@ export const productionTimeouts: Timeouts = {
   replay: 30_000,
   promote: 60_000,
   rejoin: 3_600_000,
+  persist: 900_000,
   retryBackoff: 1_000,
   poll: 50,
 };

@@ -6,7 +6,7 @@ import type { PlanContext, Timeouts } from "./context.ts";
  * build.ts turns a spec into the XState machine, and into the abstract model the
  * model-based tests walk: one source for both, so they cannot drift apart.
  */
-export type DeadlineName = Exclude<keyof Timeouts, "poll" | "retryBackoff">;
+export type DeadlineName = Exclude<keyof Timeouts, "poll" | "retryBackoff" | "persist">;
 
 export type GuardName = "canPromote" | "isPromoted" | "rejoinDirect" | "rejoinRewind" | "rejoinBaseBackup";
 export type SaveName = "shutdownCheckpoint" | "promotion" | "rejoin";

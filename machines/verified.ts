@@ -52,13 +52,13 @@ export const verifiedPlan: PlanSpec = {
       fail: "restartStandby",
     },
     restartStandby: {
-      does: "bring the standby back up after a failed upgrade, then stop (nothing else changed)",
+      does: "bring the standby back up after a failed upgrade; the primary was not touched",
       actor: "startPostgres",
       input: (c) => ({ node: c.standby }),
       deadline: "start",
       retry: true,
-      done: "aborted",
-      fail: "aborted",
+      done: "verifyWriteOnOldPrimary",
+      fail: "verifyWriteOnOldPrimary",
     },
     checkpointPrimary: {
       does: "CHECKPOINT on the primary while it still serves, so the shutdown checkpoint is short",
@@ -153,9 +153,9 @@ export const verifiedPlan: PlanSpec = {
       fail: "aborted",
     },
     verifyWriteOnNewPrimary: {
-      does: "write through the VIP and check the new primary committed it: the outage ends here",
-      actor: "verifyWrite",
-      input: (c) => ({ expect: c.standby }),
+      does: "write through the VIP and check the new primary committed it (start it or re-announce the VIP if not): the outage ends here",
+      actor: "ensureServing",
+      input: (c) => ({ node: c.standby }),
       deadline: "command",
       retry: true,
       done: "notifyApplications",
@@ -176,7 +176,7 @@ export const verifiedPlan: PlanSpec = {
       deadline: "upgrade",
       retry: true,
       done: "decideRejoin",
-      fail: "aborted",
+      fail: "keepNewPrimaryServing",
     },
     decideRejoin: {
       does: "decide how the old primary rejoins: directly, with pg_rewind, or from a fresh base backup",
@@ -190,7 +190,7 @@ export const verifiedPlan: PlanSpec = {
         { target: "rewindOldPrimary", guard: "rejoinRewind", example: { method: "rewind" } },
         { target: "baseBackupOldPrimary", example: { method: "baseBackup" } },
       ],
-      fail: "aborted",
+      fail: "keepNewPrimaryServing",
     },
     rewindOldPrimary: {
       does: "pg_rewind the old primary onto the new timeline",
@@ -209,7 +209,7 @@ export const verifiedPlan: PlanSpec = {
       retry: true,
       save: "rejoin",
       done: "configureOldPrimary",
-      fail: "aborted",
+      fail: "keepNewPrimaryServing",
     },
     configureOldPrimary: {
       does: "make the old primary a standby of the new one (standby.signal, primary_conninfo)",
@@ -218,7 +218,7 @@ export const verifiedPlan: PlanSpec = {
       deadline: "command",
       retry: true,
       done: "startOldPrimaryAsStandby",
-      fail: "aborted",
+      fail: "keepNewPrimaryServing",
     },
     startOldPrimaryAsStandby: {
       does: "start the old primary as a standby",
@@ -227,7 +227,7 @@ export const verifiedPlan: PlanSpec = {
       deadline: "start",
       retry: true,
       done: "waitOldPrimaryStreaming",
-      fail: "aborted",
+      fail: "keepNewPrimaryServing",
     },
     waitOldPrimaryStreaming: {
       does: "wait until it streams from the new primary on the new timeline",
@@ -244,7 +244,7 @@ export const verifiedPlan: PlanSpec = {
       deadline: "stop",
       retry: true,
       done: "baseBackupOldPrimary",
-      fail: "aborted",
+      fail: "keepNewPrimaryServing",
     },
     removeSetAside: {
       does: "delete the data directory a base backup set aside, now that its replacement streams",
@@ -253,6 +253,15 @@ export const verifiedPlan: PlanSpec = {
       deadline: "command",
       done: "done",
       fail: "done",
+    },
+    keepNewPrimaryServing: {
+      does: "the old primary could not rejoin: make sure the new primary still serves through the VIP, then stop",
+      actor: "ensureServing",
+      input: (c) => ({ node: c.standby }),
+      deadline: "command",
+      retry: true,
+      done: "aborted",
+      fail: "aborted",
     },
     startOldPrimary: {
       does: "roll back: start the old primary again (nothing if it still runs)",
@@ -273,9 +282,9 @@ export const verifiedPlan: PlanSpec = {
       fail: "aborted",
     },
     verifyWriteOnOldPrimary: {
-      does: "roll back: write through the VIP and check the old primary committed it",
-      actor: "verifyWrite",
-      input: (c) => ({ expect: c.primary }),
+      does: "write through the VIP and check the old primary committed it (start it or re-announce the VIP if not)",
+      actor: "ensureServing",
+      input: (c) => ({ node: c.primary }),
       deadline: "command",
       retry: true,
       done: "aborted",

@@ -1,0 +1,35 @@
+import type { NodeName } from "../executors/executor.ts";
+import type { Clock } from "../simulation/clock.ts";
+import type { Rng } from "../simulation/rng.ts";
+import type { World } from "../simulation/world.ts";
+import type { History } from "./history.ts";
+
+export interface SimWorkloadOptions {
+  ratePerSec: number;
+  /** Share of writes sent to this node's own address instead of the VIP (a misconfigured job). */
+  directShare: number;
+  directTo: NodeName;
+}
+
+/** Simulated clients writing unique ids at a steady rate, each write recorded in the history. */
+export function startSimWorkload(world: World, history: History, rng: Rng, o: SimWorkloadOptions): () => void {
+  const clock: Clock = world.clock;
+  const period = 1000 / o.ratePerSec;
+  let n = 0;
+  let running = true;
+  const tick = () => {
+    if (!running) return;
+    const id = `w${n++}`;
+    const target = rng.chance(o.directShare) ? o.directTo : "vip";
+    history.add({ type: "invoke", id, target, t: clock.now() });
+    const r = world.write(target, id);
+    const t = clock.now();
+    if (r.type === "ok") history.add({ type: "ok", id, target, t, node: r.node });
+    else history.add({ type: r.type, id, target, t, reason: r.reason });
+    clock.setTimeout(tick, period);
+  };
+  tick();
+  return () => {
+    running = false;
+  };
+}
