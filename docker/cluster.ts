@@ -1,166 +1,122 @@
 import type Docker from "dockerode";
 import { sleep } from "./nodes.ts";
-import {
-  hasData,
-  isRunning,
-  mustAsPostgres,
-  PostgresCommandError,
-  psqlScript,
-  queryJson,
-  shellQuote,
-  startPostgres,
-} from "./postgres.ts";
+import { dataDirFacts, PostgresCommandError, queryJson, startPostgres } from "./postgres.ts";
 import type { Progress } from "./progress.ts";
+import { cloneStandby, ensureUsersAndDatabase, initPrimary } from "./provision.ts";
 import { NODE_NAMES, type NodeName, PG, type Topology } from "./topology.ts";
 
-/** The lab's replication pair: node1 is initialised as the primary, node2 cloned as its standby. */
+/** The lab's replication pair, brought to "one primary, one standby streaming from it". */
 const STREAMING_DEADLINE_MS = 60_000;
-const BASEBACKUP_DEADLINE_MS = 10 * 60_000;
-
-/** Settings a switchover needs: replication, hot standby, and pg_rewind (wal_log_hints + checksums). */
-const SETTINGS = `
-# --- pg-switchover lab ---
-listen_addresses = '*'
-port = ${PG.port}
-wal_level = replica
-max_wal_senders = 10
-max_replication_slots = 10
-wal_keep_size = '512MB'
-hot_standby = on
-wal_log_hints = on
-`;
-
-function hbaRules(subnet: string): string {
-  return [
-    "# pg-switchover lab: trust inside the host and from the lab network (the Docker host included)",
-    "local   all          all                 trust",
-    "local   replication  all                 trust",
-    "host    all          all          127.0.0.1/32 trust",
-    "host    replication  all          127.0.0.1/32 trust",
-    `host    all          all          ${subnet} trust`,
-    `host    replication  all          ${subnet} trust`,
-    "",
-  ].join("\n");
-}
 
 interface NodeState {
   name: NodeName;
   hasData: boolean;
   running: boolean;
   inRecovery: boolean | null;
+  /** What the node would be if it ran: a standby when standby.signal is there. */
+  configured: "primary" | "standby" | null;
+  /** Marked not to be started (see PG.fenceMarker): left alone by `lab up` and the entrypoint. */
+  fenced: boolean;
 }
 
 async function observe(docker: Docker, topology: Topology, name: NodeName): Promise<NodeState> {
   const container = topology.nodes[name].container;
-  const data = await hasData(docker, container);
-  const running = data && (await isRunning(docker, container));
+  const facts = await dataDirFacts(docker, container);
+  const running = facts.hasData && facts.running;
   const inRecovery = running
     ? await queryJson<boolean>(docker, container, "select to_json(pg_is_in_recovery())")
     : null;
-  return { name, hasData: data, running, inRecovery };
+  const configured = !facts.hasData ? null : facts.standbySignal ? "standby" : "primary";
+  return { name, hasData: facts.hasData, running, inRecovery, configured, fenced: facts.fenced };
 }
 
+const observeAll = (docker: Docker, topology: Topology) =>
+  Promise.all(NODE_NAMES.map((n) => observe(docker, topology, n)));
+
 /**
- * Brings the pair to "one primary, one standby streaming from it", from whatever exists: nothing
- * (fresh lab), stopped servers (restarted containers), or a node whose data is missing.
- * Never touches a node's existing data. Returns the primary's name.
+ * Makes sure exactly one primary runs, from whatever exists: nothing (fresh lab: initdb on node1),
+ * stopped servers (restarted containers) or a node without data. Never touches existing data,
+ * never starts a fenced node, never starts a server that would make a second primary.
+ * Returns the primary's name.
  */
-export async function ensureReplicationPair(
+export async function ensurePrimaryRunning(
   docker: Docker,
   topology: Topology,
   progress: Progress,
 ): Promise<NodeName> {
-  let states = await Promise.all(NODE_NAMES.map((n) => observe(docker, topology, n)));
+  let states = await observeAll(docker, topology);
   if (states.every((s) => !s.hasData)) {
     await initPrimary(docker, topology, "node1", progress);
-    states = await Promise.all(NODE_NAMES.map((n) => observe(docker, topology, n)));
+    states = await observeAll(docker, topology);
   }
-  for (const s of states.filter((s) => s.hasData && !s.running)) {
-    progress(`starting postgres on ${s.name}`);
+  const startable = states.filter((s) => s.hasData && !s.running && !s.fenced);
+  refuseTwoPrimaries(states, startable);
+  for (const s of startable) {
+    progress(`starting postgres on ${s.name} (${s.configured})`);
     await startPostgres(docker, topology.nodes[s.name].container);
   }
-  states = await Promise.all(NODE_NAMES.map((n) => observe(docker, topology, n)));
-  const primary = onlyPrimary(states);
+  const primary = onlyPrimary(await observeAll(docker, topology));
+  await ensureUsersAndDatabase(docker, topology.nodes[primary].container);
+  return primary;
+}
+
+/** Makes the other node a standby streaming from `primary`: cloned if it has no data yet. */
+export async function ensureStandbyStreaming(
+  docker: Docker,
+  topology: Topology,
+  primary: NodeName,
+  progress: Progress,
+): Promise<void> {
+  const states = await observeAll(docker, topology);
   for (const s of states.filter((s) => s.name !== primary)) {
+    if (s.fenced && !s.running) throw fencedNode(s, primary);
     if (!s.hasData) await cloneStandby(docker, topology, s.name, primary, progress);
     await waitForStreaming(docker, topology, primary, s.name, progress);
   }
-  return primary;
+}
+
+/** Checked before starting anything: the servers that would run must not hold two primaries. */
+function refuseTwoPrimaries(states: NodeState[], startable: NodeState[]): void {
+  const primaries = states.filter(
+    (s) =>
+      (s.running && s.inRecovery === false) ||
+      (startable.includes(s) && s.configured === "primary"),
+  );
+  if (primaries.length > 1) {
+    throw new PostgresCommandError(
+      `both nodes would run as primaries (${summary(states)}): the lab will not start a second ` +
+        `primary; fence one (touch ${PG.fenceMarker} on it) or \`switchover lab down\` to start over`,
+    );
+  }
+}
+
+function fencedNode(s: NodeState, primary: NodeName): Error {
+  return new PostgresCommandError(
+    `${s.name} is fenced (${PG.fenceMarker}) and stopped, so it cannot be ${primary}'s standby: ` +
+      `rejoin it as a standby and remove the marker, or \`switchover lab down\` to start over`,
+  );
 }
 
 function onlyPrimary(states: NodeState[]): NodeName {
   const primaries = states.filter((s) => s.running && s.inRecovery === false);
-  const summary = states.map((s) => `${s.name}: ${describe(s)}`).join(", ");
   if (primaries.length === 1 && primaries[0]) return primaries[0].name;
   const why =
     primaries.length === 0 ? "no node is a primary" : "both nodes are primaries (split brain)";
   throw new PostgresCommandError(
-    `${why} (${summary}): the lab will not guess which data to keep; \`switchover lab down\` starts over`,
+    `${why} (${summary(states)}): the lab will not guess which data to keep; \`switchover lab down\` starts over`,
   );
 }
+
+const summary = (states: NodeState[]) => states.map((s) => `${s.name}: ${describe(s)}`).join(", ");
 
 const describe = (s: NodeState) =>
-  !s.hasData ? "no data" : !s.running ? "not running" : s.inRecovery ? "standby" : "primary";
-
-async function initPrimary(docker: Docker, topology: Topology, name: NodeName, progress: Progress) {
-  const container = topology.nodes[name].container;
-  const fresh = `${PG.data}.new`;
-  progress(`initdb on ${name} (data checksums, so pg_rewind works)`);
-  // Built aside and renamed at the end: a half-initialised directory never looks like data.
-  await mustAsPostgres(
-    docker,
-    container,
-    "initdb",
-    [
-      `rm -rf ${fresh}`,
-      `${PG.bin}/initdb -D ${fresh} --data-checksums --auth=trust --encoding=UTF8 --locale=C.UTF-8 -U ${PG.superuser} >/dev/null`,
-      `printf %s ${shellQuote(SETTINGS)} >> ${fresh}/postgresql.conf`,
-      `printf %s ${shellQuote(hbaRules(topology.subnet))} > ${fresh}/pg_hba.conf`,
-      `mv ${fresh} ${PG.data}`,
-    ].join(" && "),
-    120_000,
-  );
-  progress(`starting postgres on ${name} (primary)`);
-  await startPostgres(docker, container);
-  await mustAsPostgres(
-    docker,
-    container,
-    "creating the replication user",
-    psqlScript(`create role ${PG.replicationUser} with login replication`),
-  );
-  await mustAsPostgres(
-    docker,
-    container,
-    "creating database app",
-    psqlScript(`create database ${PG.database}`),
-  );
-}
-
-async function cloneStandby(
-  docker: Docker,
-  topology: Topology,
-  name: NodeName,
-  primary: NodeName,
-  progress: Progress,
-) {
-  const container = topology.nodes[name].container;
-  const fresh = `${PG.data}.new`;
-  const conninfo = `host=${topology.nodes[primary].address} port=${PG.port} user=${PG.replicationUser} application_name=${name}`;
-  progress(`pg_basebackup on ${name} from ${primary} (standby, streaming)`);
-  await mustAsPostgres(
-    docker,
-    container,
-    "pg_basebackup",
-    [
-      `rm -rf ${fresh}`,
-      `${PG.bin}/pg_basebackup -d ${shellQuote(conninfo)} -D ${fresh} -R -X stream -c fast`,
-      `mv ${fresh} ${PG.data}`,
-    ].join(" && "),
-    BASEBACKUP_DEADLINE_MS,
-  );
-  progress(`starting postgres on ${name} (standby)`);
-  await startPostgres(docker, container);
-}
+  !s.hasData
+    ? "no data"
+    : s.running
+      ? s.inRecovery
+        ? "standby"
+        : "primary"
+      : `stopped ${s.configured}${s.fenced ? ", fenced" : ""}`;
 
 /** Waits until the primary's pg_stat_replication shows the standby's address streaming. */
 export async function waitForStreaming(

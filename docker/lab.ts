@@ -1,6 +1,6 @@
 import type Docker from "dockerode";
 import { ensureBaseImage } from "./base-image.ts";
-import { ensureReplicationPair } from "./cluster.ts";
+import { ensurePrimaryRunning, ensureStandbyStreaming } from "./cluster.ts";
 import { connectDocker } from "./engine.ts";
 import { ensureLabImage } from "./image.ts";
 import { ensureLabNetwork, removeLabNetworks } from "./network.ts";
@@ -80,9 +80,12 @@ async function buildLab(
     await ensureNodeRunning(docker, topology, name, image, progress);
   }
   signal?.throwIfAborted();
-  const primary = await ensureReplicationPair(docker, topology, progress);
+  const primary = await ensurePrimaryRunning(docker, topology, progress);
   signal?.throwIfAborted();
+  // The VIP first: clients get the primary even when the standby needs work (or a person).
   await ensureVipOn(docker, topology, primary, progress);
+  signal?.throwIfAborted();
+  await ensureStandbyStreaming(docker, topology, primary, progress);
 }
 
 /** What carries the lab label right now, as a sentence for an error message. */
@@ -98,7 +101,10 @@ async function describeLeftovers(docker: Docker): Promise<string> {
       ...(Volumes ?? []).map((v) => `volume ${v.Name}`),
     ];
     if (parts.length === 0) return "Nothing of the lab exists.";
-    return `The lab is incomplete; it has: ${parts.join(", ")}.\n\`switchover lab down\` removes it all.`;
+    return (
+      `The lab is not complete. It has now: ${parts.join(", ")}.\n` +
+      "`switchover lab status` shows its state; `switchover lab down` removes it all."
+    );
   } catch {
     return "Could not list what exists; `switchover lab down` removes whatever the lab created.";
   }

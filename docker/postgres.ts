@@ -59,13 +59,33 @@ export function shellQuote(text: string): string {
   return `'${text.replaceAll("'", `'"'"'`)}'`;
 }
 
-export async function hasData(docker: Docker, container: string): Promise<boolean> {
-  return (await asPostgres(docker, container, `test -f ${PG.data}/PG_VERSION`)).exitCode === 0;
+/** What the files say about a node's server, in one exec (each exec costs a round trip). */
+export interface DataDirFacts {
+  hasData: boolean;
+  /** pg_ctl status: a postmaster runs on the data directory. */
+  running: boolean;
+  /** standby.signal exists: the server starts (or runs) as a standby. */
+  standbySignal: boolean;
+  /** PG.fenceMarker exists: nothing may start this server. */
+  fenced: boolean;
 }
 
-/** pg_ctl status: 0 running, 3 not running, 4 no data directory. */
-export async function isRunning(docker: Docker, container: string): Promise<boolean> {
-  return (await asPostgres(docker, container, `${PG.pgCtl} -D ${PG.data} status`)).exitCode === 0;
+export async function dataDirFacts(docker: Docker, container: string): Promise<DataDirFacts> {
+  const script = [
+    `test -f ${PG.data}/PG_VERSION && echo hasData`,
+    `${PG.pgCtl} -D ${PG.data} status >/dev/null 2>&1 && echo running`,
+    `test -e ${PG.data}/standby.signal && echo standbySignal`,
+    `test -e ${PG.fenceMarker} && echo fenced`,
+    "true",
+  ].join("; ");
+  const out = await mustAsPostgres(docker, container, "inspecting the data directory", script);
+  const words = new Set(out.split(/\s+/));
+  return {
+    hasData: words.has("hasData"),
+    running: words.has("running"),
+    standbySignal: words.has("standbySignal"),
+    fenced: words.has("fenced"),
+  };
 }
 
 export async function startPostgres(docker: Docker, container: string): Promise<void> {

@@ -1,14 +1,7 @@
 import type Docker from "dockerode";
 import { inspectContainer } from "./nodes.ts";
-import {
-  asPostgres,
-  controlData,
-  hasData,
-  isRunning,
-  packageVersion,
-  queryJson,
-} from "./postgres.ts";
-import { NODE_NAMES, type NodeName, PG, type Topology, vipUri } from "./topology.ts";
+import { controlData, dataDirFacts, packageVersion, queryJson } from "./postgres.ts";
+import { NODE_NAMES, type NodeName, type Topology, vipUri } from "./topology.ts";
 import { shortVersion } from "./versions.ts";
 import { vipHolders } from "./vip.ts";
 
@@ -107,9 +100,10 @@ async function nodeStatus(docker: Docker, topology: Topology, name: NodeName): P
   if (!status.running) return status;
   status.packageVersion = await packageVersion(docker, container);
   status.version = status.packageVersion ? shortVersion(status.packageVersion) : null;
-  if (!(await hasData(docker, container))) return { ...status, postgres: "no-data" };
-  if (await isRunning(docker, container)) return { ...status, ...(await live(docker, container)) };
-  return { ...status, ...(await fromControlFile(docker, container)) };
+  const facts = await dataDirFacts(docker, container);
+  if (!facts.hasData) return { ...status, postgres: "no-data" };
+  if (facts.running) return { ...status, ...(await live(docker, container)) };
+  return { ...status, ...(await fromControlFile(docker, container, facts.standbySignal)) };
 }
 
 async function live(docker: Docker, container: string): Promise<Partial<NodeStatus>> {
@@ -125,10 +119,12 @@ async function live(docker: Docker, container: string): Promise<Partial<NodeStat
   };
 }
 
-async function fromControlFile(docker: Docker, container: string): Promise<Partial<NodeStatus>> {
+async function fromControlFile(
+  docker: Docker,
+  container: string,
+  standby: boolean,
+): Promise<Partial<NodeStatus>> {
   const control = await controlData(docker, container);
-  const standby =
-    (await asPostgres(docker, container, `test -f ${PG.data}/standby.signal`)).exitCode === 0;
   const timeline = Number(control["Latest checkpoint's TimeLineID"]);
   return {
     postgres: "down",

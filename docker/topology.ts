@@ -55,6 +55,9 @@ export const PG = {
   pgCtl: "/usr/lib/postgresql/15/bin/pg_ctl",
   data: "/var/lib/postgresql/15/lab",
   log: "/var/log/postgresql/lab.log",
+  /** When this file exists, neither the entrypoint nor `lab up` starts the node's postgres: how a
+   * rehearsal fences an old primary so that a restarted container cannot bring it back. */
+  fenceMarker: "/var/lib/postgresql/15/lab.fenced",
   socketDir: "/var/run/postgresql",
   port: 5432,
   /** The OS user every Postgres command runs as (docker exec --user postgres). */

@@ -6,6 +6,8 @@ set -u
 PGDATA=/var/lib/postgresql/15/lab
 PG_CTL=/usr/lib/postgresql/15/bin/pg_ctl
 PGLOG=/var/log/postgresql/lab.log
+# A fenced node (an old primary taken out of service) must not come back on a container restart.
+FENCE=/var/lib/postgresql/15/lab.fenced
 
 mkdir -p /run/sshd /run/postgresql /var/log/postgresql
 chown postgres:postgres /run/postgresql /var/log/postgresql
@@ -20,7 +22,9 @@ stop() {
 }
 trap stop TERM INT
 
-if [ -f "$PGDATA/PG_VERSION" ]; then
+if [ -e "$FENCE" ]; then
+  echo "entrypoint: $FENCE exists: postgres left stopped (fenced)" >&2
+elif [ -f "$PGDATA/PG_VERSION" ]; then
   # A container stopped hard leaves a stale pid file; pg_ctl start copes with that itself.
   runuser -u postgres -- "$PG_CTL" -D "$PGDATA" -l "$PGLOG" -w -t 120 start \
     || echo "entrypoint: postgres did not start, see $PGLOG" >&2

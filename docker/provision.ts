@@ -1,0 +1,113 @@
+import type Docker from "dockerode";
+import { mustAsPostgres, psqlScript, queryJson, shellQuote, startPostgres } from "./postgres.ts";
+import type { Progress } from "./progress.ts";
+import { type NodeName, PG, type Topology } from "./topology.ts";
+
+/** Creating the lab's servers: node1 by initdb as the primary, the other by pg_basebackup. */
+const BASEBACKUP_DEADLINE_MS = 10 * 60_000;
+
+/** Settings a switchover needs: replication, hot standby, and pg_rewind (wal_log_hints + checksums). */
+const SETTINGS = `
+# --- pg-switchover lab ---
+listen_addresses = '*'
+port = ${PG.port}
+wal_level = replica
+max_wal_senders = 10
+max_replication_slots = 10
+wal_keep_size = '512MB'
+hot_standby = on
+wal_log_hints = on
+`;
+
+function hbaRules(subnet: string): string {
+  return [
+    "# pg-switchover lab: trust inside the host and from the lab network (the Docker host included)",
+    "local   all          all                 trust",
+    "local   replication  all                 trust",
+    "host    all          all          127.0.0.1/32 trust",
+    "host    replication  all          127.0.0.1/32 trust",
+    `host    all          all          ${subnet} trust`,
+    `host    replication  all          ${subnet} trust`,
+    "",
+  ].join("\n");
+}
+
+export async function initPrimary(
+  docker: Docker,
+  topology: Topology,
+  name: NodeName,
+  progress: Progress,
+) {
+  const container = topology.nodes[name].container;
+  const fresh = `${PG.data}.new`;
+  progress(`initdb on ${name} (data checksums, so pg_rewind works)`);
+  // Built aside and renamed at the end: a half-initialised directory never looks like data.
+  await mustAsPostgres(
+    docker,
+    container,
+    "initdb",
+    [
+      `rm -rf ${fresh}`,
+      `${PG.bin}/initdb -D ${fresh} --data-checksums --auth=trust --encoding=UTF8 --locale=C.UTF-8 -U ${PG.superuser} >/dev/null`,
+      `printf %s ${shellQuote(SETTINGS)} >> ${fresh}/postgresql.conf`,
+      `printf %s ${shellQuote(hbaRules(topology.subnet))} > ${fresh}/pg_hba.conf`,
+      `mv ${fresh} ${PG.data}`,
+    ].join(" && "),
+    120_000,
+  );
+  progress(`starting postgres on ${name} (primary)`);
+  await startPostgres(docker, container);
+}
+
+/** The replication user and the `app` database, created when missing (an interrupted `up`). */
+export async function ensureUsersAndDatabase(docker: Docker, container: string): Promise<void> {
+  const user = PG.replicationUser;
+  await mustAsPostgres(
+    docker,
+    container,
+    "creating the replication user",
+    psqlScript(
+      `do $$ begin if not exists (select from pg_roles where rolname = '${user}') then ` +
+        `create role ${user} with login replication; end if; end $$`,
+    ),
+  );
+  const exists = await queryJson<boolean>(
+    docker,
+    container,
+    `select to_json(exists (select from pg_database where datname = '${PG.database}'))`,
+  );
+  if (!exists) {
+    await mustAsPostgres(
+      docker,
+      container,
+      "creating database app",
+      psqlScript(`create database ${PG.database}`),
+    );
+  }
+}
+
+export async function cloneStandby(
+  docker: Docker,
+  topology: Topology,
+  name: NodeName,
+  primary: NodeName,
+  progress: Progress,
+) {
+  const container = topology.nodes[name].container;
+  const fresh = `${PG.data}.new`;
+  const conninfo = `host=${topology.nodes[primary].address} port=${PG.port} user=${PG.replicationUser} application_name=${name}`;
+  progress(`pg_basebackup on ${name} from ${primary} (standby, streaming)`);
+  await mustAsPostgres(
+    docker,
+    container,
+    "pg_basebackup",
+    [
+      `rm -rf ${fresh}`,
+      `${PG.bin}/pg_basebackup -d ${shellQuote(conninfo)} -D ${fresh} -R -X stream -c fast`,
+      `mv ${fresh} ${PG.data}`,
+    ].join(" && "),
+    BASEBACKUP_DEADLINE_MS,
+  );
+  progress(`starting postgres on ${name} (standby)`);
+  await startPostgres(docker, container);
+}
