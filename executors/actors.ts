@@ -1,4 +1,4 @@
-import { type ActorSystem, fromPromise, type InputFrom, type OutputFrom } from "xstate";
+import { fromPromise, type InputFrom, type OutputFrom } from "xstate";
 import { type ActorName, type PlanActors, planActors } from "../machines/actors.ts";
 import type { RejoinMethod } from "../machines/context.ts";
 import type { History } from "../properties/history.ts";
@@ -27,7 +27,12 @@ function must<T>(r: Outcome<T>): T {
 }
 
 /** Polls `probe` until it returns a value. The plan's deadline ends the wait through `signal`. */
-async function until<T>(clock: Clock, every: number, signal: AbortSignal, probe: () => Promise<T | undefined>): Promise<T> {
+async function until<T>(
+  clock: Clock,
+  every: number,
+  signal: AbortSignal,
+  probe: () => Promise<T | undefined>,
+): Promise<T> {
   for (;;) {
     const v = await probe();
     if (v !== undefined) return v;
@@ -41,7 +46,7 @@ async function until<T>(clock: Clock, every: number, signal: AbortSignal, probe:
  * so a plan is provided with its effects once, not once per run: `machine.provide()` rebuilds
  * the whole machine, which cost more than the simulated run itself.
  */
-export function implementActors(depsOf: (system: ActorSystem<any>) => ActorDeps): PlanActors {
+export function implementActors(depsOf: (system: object) => ActorDeps): PlanActors {
   const actors: Record<string, unknown> = {};
   for (const name of ACTOR_NAMES) {
     actors[name] = fromPromise(({ input, signal, system }) => {
@@ -56,8 +61,10 @@ const ACTOR_NAMES = Object.keys(planActors) as ActorName[];
 const cache = new WeakMap<ActorDeps, Impls>();
 
 function effects(d: ActorDeps): Impls {
-  let impls = cache.get(d);
-  if (!impls) cache.set(d, (impls = makeEffects(d)));
+  const known = cache.get(d);
+  if (known) return known;
+  const impls = makeEffects(d);
+  cache.set(d, impls);
   return impls;
 }
 
@@ -77,11 +84,13 @@ function makeEffects(d: ActorDeps): Impls {
       if (!sr.inRecovery) throw new StepFailed(`${standby} is not a standby`);
       if (!sr.streaming) throw new StepFailed(`${standby} is not streaming from ${primary}`);
       const lag = pr.lsn - (sr.replayLsn ?? 0);
-      if (lag > maxLagBytes) throw new StepFailed(`${standby} lags ${lag} bytes (bound ${maxLagBytes})`);
+      if (lag > maxLagBytes)
+        throw new StepFailed(`${standby} lags ${lag} bytes (bound ${maxLagBytes})`);
     },
     stopPostgres: async ({ node, mode }, o) => void must(await x.stopPostgres(node, mode, o)),
     startPostgres: async ({ node }, o) => void must(await x.startPostgres(node, o)),
-    upgradePackages: async ({ node, version }, o) => void must(await x.upgradePackages(node, version, o)),
+    upgradePackages: async ({ node, version }, o) =>
+      void must(await x.upgradePackages(node, version, o)),
     checkpoint: async ({ node }, o) => void must(await x.checkpoint(node, o)),
     waitForStreaming: ({ node, poll }, o) =>
       until(d.clock, poll, o.signal, async () => {
@@ -101,18 +110,23 @@ function makeEffects(d: ActorDeps): Impls {
       }).then(() => undefined),
     vipDown: async ({ node }, o) => {
       must(await x.vipDown(node, o));
-      if (must(await x.status(node, o)).vipBound) throw new StepFailed(`the VIP is still bound on ${node}`);
+      if (must(await x.status(node, o)).vipBound)
+        throw new StepFailed(`the VIP is still bound on ${node}`);
     },
     confirmStopped: async ({ node }, o) => {
-      if (must(await x.status(node, o)).running) throw new StepFailed(`${node}: the postmaster is still running`);
+      if (must(await x.status(node, o)).running)
+        throw new StepFailed(`${node}: the postmaster is still running`);
       const cd = must(await x.controlData(node, o));
-      if (cd.state !== "shut down") throw new StepFailed(`${node} did not shut down cleanly (pg_control: ${cd.state})`);
+      if (cd.state !== "shut down")
+        throw new StepFailed(`${node} did not shut down cleanly (pg_control: ${cd.state})`);
       return { lsn: cd.checkpointLsn, endLsn: cd.checkpointEndLsn };
     },
     waitForReplay: ({ node, lsn, poll }, o) =>
       until(d.clock, poll, o.signal, async () => {
         const r = await x.replication(node, o);
-        return r.ok && r.replayLsn !== null && r.replayLsn >= lsn ? { replayLsn: r.replayLsn } : undefined;
+        return r.ok && r.replayLsn !== null && r.replayLsn >= lsn
+          ? { replayLsn: r.replayLsn }
+          : undefined;
       }),
     promote: async ({ node }, o) => ({ timeline: must(await x.promote(node, o)).timeline }),
     observeRole: async ({ node }, o) => {
@@ -122,11 +136,16 @@ function makeEffects(d: ActorDeps): Impls {
       }
       // Down: pg_control still tells whether it left recovery before it stopped.
       const cd = must(await x.controlData(node, o));
-      return { inRecovery: cd.state !== "in production" && cd.state !== "shut down", timeline: cd.timeline };
+      return {
+        inRecovery: cd.state !== "in production" && cd.state !== "shut down",
+        timeline: cd.timeline,
+      };
     },
     vipUp: async ({ node, announce }, o) => void must(await x.vipUp(node, announce, o)),
     ensureServing: async ({ node }, o) => {
-      const landed = await probeWrite(d, o).catch((e: unknown) => (e instanceof StepFailed ? e : Promise.reject(e)));
+      const landed = await probeWrite(d, o).catch((e: unknown) =>
+        e instanceof StepFailed ? e : Promise.reject(e),
+      );
       if (landed === node) return;
       // Not served yet: repair what this step may repair (the node is the one primary the plan
       // allows, so starting it and re-announcing the VIP is safe), then fail this attempt.
@@ -137,8 +156,11 @@ function makeEffects(d: ActorDeps): Impls {
       throw new StepFailed(`a write through the VIP did not land on ${node}: ${why}`);
     },
     notify: async ({ message }, o) => void must(await x.notify(message, o)),
-    decideRejoin: async ({ node, source }, o) => ({ method: await decideRejoin(x, node, source, o) }),
-    configureStandby: async ({ node, upstream }, o) => void must(await x.configureStandby(node, upstream, o)),
+    decideRejoin: async ({ node, source }, o) => ({
+      method: await decideRejoin(x, node, source, o),
+    }),
+    configureStandby: async ({ node, upstream }, o) =>
+      void must(await x.configureStandby(node, upstream, o)),
     rewind: async ({ node, source }, o) => ({
       method: "rewind" as const,
       bytesCopied: must(await x.rewind(node, source, o)).bytesCopied,
@@ -173,10 +195,16 @@ async function probeWrite(d: ActorDeps, o: CallOptions): Promise<NodeName> {
  * timeline the new one forked from, no later than the fork: then its WAL is a prefix of the new
  * primary's history. Otherwise pg_rewind (the cluster has data checksums or wal_log_hints).
  */
-async function decideRejoin(x: Executor, node: NodeName, source: NodeName, o: CallOptions): Promise<RejoinMethod> {
+async function decideRejoin(
+  x: Executor,
+  node: NodeName,
+  source: NodeName,
+  o: CallOptions,
+): Promise<RejoinMethod> {
   const cd = must(await x.controlData(node, o));
   const fork = must(await x.timelineFork(source, o));
   const clean = cd.state === "shut down";
-  if (clean && cd.timeline === fork.timeline - 1 && cd.checkpointEndLsn <= fork.switchpoint) return "direct";
+  if (clean && cd.timeline === fork.timeline - 1 && cd.checkpointEndLsn <= fork.switchpoint)
+    return "direct";
   return "rewind";
 }

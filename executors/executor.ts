@@ -95,9 +95,17 @@ export interface Executor {
   vipUp(node: NodeName, announce: boolean, o?: CallOptions): Promise<Outcome>;
   /** Writes standby.signal and primary_conninfo pointing at `upstream` (node stopped). */
   configureStandby(node: NodeName, upstream: NodeName, o?: CallOptions): Promise<Outcome>;
-  rewind(node: NodeName, source: NodeName, o?: CallOptions): Promise<Outcome<{ bytesCopied: number }>>;
+  rewind(
+    node: NodeName,
+    source: NodeName,
+    o?: CallOptions,
+  ): Promise<Outcome<{ bytesCopied: number }>>;
   /** A fresh copy of `source` into a new directory, verified, then swapped in (old kept aside). */
-  baseBackup(node: NodeName, source: NodeName, o?: CallOptions): Promise<Outcome<{ bytesCopied: number }>>;
+  baseBackup(
+    node: NodeName,
+    source: NodeName,
+    o?: CallOptions,
+  ): Promise<Outcome<{ bytesCopied: number }>>;
   /** Deletes the data directory outright: only the classic runbook does this. */
   removeDataDir(node: NodeName, o?: CallOptions): Promise<Outcome>;
   /** Deletes the directory a base backup put aside, once its replacement streams. */

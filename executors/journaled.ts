@@ -14,7 +14,15 @@ export function journaled(inner: Executor, journal: Journal, clock: Clock): Exec
       try {
         const r = (await fn.apply(inner, args)) as { ok: boolean; reason?: string };
         const reason = r.ok ? {} : { reason: r.reason };
-        journal.append({ kind: "call", t, op, args: shown, ms: clock.now() - t, ok: r.ok, ...reason });
+        journal.append({
+          kind: "call",
+          t,
+          op,
+          args: shown,
+          ms: clock.now() - t,
+          ok: r.ok,
+          ...reason,
+        });
         return r;
       } catch (e) {
         // Aborted (deadline) or a broken transport: the outcome is unknown.
@@ -34,7 +42,11 @@ function isOptions(a: unknown): a is CallOptions {
 /** Own and class methods alike: adapters are plain objects or class instances. */
 function operationNames(x: Executor): string[] {
   const names = new Set(Object.keys(x));
-  for (let p = Object.getPrototypeOf(x); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+  for (
+    let p = Object.getPrototypeOf(x);
+    p && p !== Object.prototype;
+    p = Object.getPrototypeOf(p)
+  ) {
     for (const n of Object.getOwnPropertyNames(p)) if (n !== "constructor") names.add(n);
   }
   return [...names];

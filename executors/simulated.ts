@@ -31,8 +31,12 @@ const ok = { ok: true } as const;
 const fail = (reason: string) => ({ ok: false, reason }) as const;
 
 /** What the Executor's operations do to the simulated world, each taking simulated time. */
-type HostOps = { [K in keyof Executor]: (...args: DropOptions<Parameters<Executor[K]>>) => ReturnType<Executor[K]> };
-type DropOptions<P extends unknown[]> = P extends [...infer Head, (CallOptions | undefined)?] ? Head : P;
+type HostOps = {
+  [K in keyof Executor]: (...args: DropOptions<Parameters<Executor[K]>>) => ReturnType<Executor[K]>;
+};
+type DropOptions<P extends unknown[]> = P extends [...infer Head, (CallOptions | undefined)?]
+  ? Head
+  : P;
 
 /**
  * The Executor over the simulated world. A command, once sent, runs to its end on the host even
@@ -47,7 +51,10 @@ export function simulatedExecutor(world: World): Executor {
     if (name === "constructor" || name.startsWith("_") || typeof op !== "function") continue;
     const arity = op.length;
     executor[name] = (...args: unknown[]) =>
-      abortable(op.apply(host, args.slice(0, arity)), (args[arity] as CallOptions | undefined)?.signal);
+      abortable(
+        op.apply(host, args.slice(0, arity)),
+        (args[arity] as CallOptions | undefined)?.signal,
+      );
   }
   return executor as unknown as Executor;
 }
@@ -80,9 +87,11 @@ class SimulatedHost implements HostOps {
       this.world.emit({ type: "checkpointed", node: name, record, state: "shut down" });
       // The walsenders ship the shutdown checkpoint to connected standbys before the
       // postmaster exits: pg_control already says "shut down" during that window.
-      if (this._streamingStandbys(name).length > 0) await this._pass(this.world.state.receiveLagMs + 1, name);
+      if (this._streamingStandbys(name).length > 0)
+        await this._pass(this.world.state.receiveLagMs + 1, name);
     }
-    if (this.world.node(name).process !== "stopped") this.world.emit({ type: "stopped", node: name, clean: true });
+    if (this.world.node(name).process !== "stopped")
+      this.world.emit({ type: "stopped", node: name, clean: true });
     return ok;
   }
 
@@ -92,7 +101,8 @@ class SimulatedHost implements HostOps {
     if (n.process === "stopping") return fail(`${name}: the server is shutting down`);
     if (n.process === "running") return ok;
     await this._pass(START + (n.control.state === "in production" ? CRASH_RECOVERY : 0), name);
-    if (this.world.node(name).process === "stopped") this.world.emit({ type: "started", node: name });
+    if (this.world.node(name).process === "stopped")
+      this.world.emit({ type: "started", node: name });
     return ok;
   }
 
@@ -156,7 +166,8 @@ class SimulatedHost implements HostOps {
     const m = this.world.node(name);
     if (m.process !== "running" || !m.inRecovery) return fail(`${name}: changed while promoting`);
     // Promotion first replays everything received; WAL still in flight is not part of it.
-    if (m.replayed < m.records.length) this.world.emit({ type: "walReplayed", node: name, upTo: m.records.length });
+    if (m.replayed < m.records.length)
+      this.world.emit({ type: "walReplayed", node: name, upTo: m.records.length });
     const record = this.world.newRecord(name, "endOfRecovery", 114);
     const fork = { timeline: record.tli, switchpoint: record.start };
     this.world.emit({ type: "promoted", node: name, fork, record });
@@ -227,7 +238,8 @@ class SimulatedHost implements HostOps {
       return fail(`${source}: cannot connect to the source server`);
     }
     await this._pass(how === "rewind" ? REWIND : BASE_BACKUP, name);
-    const bytes = how === "rewind" ? divergedBytes(this.world.node(name), src) : DATA_BYTES + lastEnd(src);
+    const bytes =
+      how === "rewind" ? divergedBytes(this.world.node(name), src) : DATA_BYTES + lastEnd(src);
     this.world.emit({ type: "copiedFrom", node: name, from: source, how, bytes });
     return { ok: true, bytesCopied: bytes };
   }
@@ -236,7 +248,11 @@ class SimulatedHost implements HostOps {
     const up = this.world.state.nodes[name];
     if (!up) return [];
     return Object.values(this.world.state.nodes).filter(
-      (s) => s.upstream === name && s.inRecovery && s.process !== "stopped" && this.world.canStream(s, up),
+      (s) =>
+        s.upstream === name &&
+        s.inRecovery &&
+        s.process !== "stopped" &&
+        this.world.canStream(s, up),
     );
   }
 

@@ -16,13 +16,19 @@ function effect<TOutput, TInput>(name: string) {
 type On = { node: NodeName };
 
 export const planActors = {
-  preflight: effect<void, { primary: NodeName; standby: NodeName; maxLagBytes: number }>("preflight"),
+  preflight: effect<void, { primary: NodeName; standby: NodeName; maxLagBytes: number }>(
+    "preflight",
+  ),
   stopPostgres: effect<void, On & { mode: StopMode }>("stopPostgres"),
   startPostgres: effect<void, On>("startPostgres"),
   upgradePackages: effect<void, On & { version: string }>("upgradePackages"),
-  waitForStreaming: effect<{ timeline: number }, On & { upstream: NodeName; poll: number }>("waitForStreaming"),
+  waitForStreaming: effect<{ timeline: number }, On & { upstream: NodeName; poll: number }>(
+    "waitForStreaming",
+  ),
   checkpoint: effect<void, On>("checkpoint"),
-  waitForCatchUp: effect<void, { primary: NodeName; maxLagBytes: number; poll: number }>("waitForCatchUp"),
+  waitForCatchUp: effect<void, { primary: NodeName; maxLagBytes: number; poll: number }>(
+    "waitForCatchUp",
+  ),
   waitSentEqualsReplay: effect<void, { primary: NodeName; poll: number }>("waitSentEqualsReplay"),
   vipDown: effect<void, On>("vipDown"),
   confirmStopped: effect<{ lsn: Lsn; endLsn: Lsn }, On>("confirmStopped"),
@@ -34,8 +40,12 @@ export const planActors = {
   notify: effect<void, { message: string }>("notify"),
   decideRejoin: effect<{ method: RejoinMethod }, On & { source: NodeName }>("decideRejoin"),
   configureStandby: effect<void, On & { upstream: NodeName }>("configureStandby"),
-  rewind: effect<{ method: RejoinMethod; bytesCopied: number }, On & { source: NodeName }>("rewind"),
-  baseBackup: effect<{ method: RejoinMethod; bytesCopied: number }, On & { source: NodeName }>("baseBackup"),
+  rewind: effect<{ method: RejoinMethod; bytesCopied: number }, On & { source: NodeName }>(
+    "rewind",
+  ),
+  baseBackup: effect<{ method: RejoinMethod; bytesCopied: number }, On & { source: NodeName }>(
+    "baseBackup",
+  ),
   removeDataDir: effect<void, On>("removeDataDir"),
   removeSetAside: effect<void, On>("removeSetAside"),
 };

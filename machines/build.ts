@@ -45,7 +45,10 @@ const planSetup = setup({
         const reason = reasonOf(event);
         const last = context.failure?.step === params.step ? context.failure.reason : null;
         // A retried step that runs out of time says why its last attempt failed.
-        const withLast = last && reason === DEADLINE && !last.startsWith(DEADLINE) ? `${reason} (last error: ${last})` : reason;
+        const withLast =
+          last && reason === DEADLINE && !last.startsWith(DEADLINE)
+            ? `${reason} (last error: ${last})`
+            : reason;
         return { step: params.step, reason: withLast };
       },
     }),
@@ -99,7 +102,10 @@ function stepState(id: string, step: StepSpec) {
     initial: "attempt",
     after: { persist: failTo(id, step.fail) },
     states: {
-      attempt: { invoke: { ...invoke, onError: retryAfterFailure }, after: step.deadline ? { [step.deadline]: retryAfterFailure } : {} },
+      attempt: {
+        invoke: { ...invoke, onError: retryAfterFailure },
+        after: step.deadline ? { [step.deadline]: retryAfterFailure } : {},
+      },
       backoff: { after: { retryBackoff: { target: "attempt" } } },
     },
   };

@@ -10,7 +10,15 @@ import type { FinalState } from "./spec.ts";
 export type JournalEntry =
   | { kind: "start"; t: number; plan: string; input: PlanInput }
   | { kind: "transition"; t: number; step: string; context: PlanContext }
-  | { kind: "call"; t: number; op: string; args: unknown[]; ms: number; ok: boolean | null; reason?: string }
+  | {
+      kind: "call";
+      t: number;
+      op: string;
+      args: unknown[];
+      ms: number;
+      ok: boolean | null;
+      reason?: string;
+    }
   | { kind: "resume"; t: number; step: string }
   | { kind: "end"; t: number; status: FinalState; context: PlanContext };
 

@@ -1,4 +1,4 @@
-import { type Actor, type ActorSystem, createActor } from "xstate";
+import { type Actor, createActor } from "xstate";
 import { type ActorDeps, implementActors } from "../executors/actors.ts";
 import { buildMachine, type PlanMachine, RESUMING } from "./build.ts";
 import type { PlanContext, PlanInput } from "./context.ts";
@@ -28,7 +28,7 @@ export interface RunOptions {
   onStep?: (step: string, context: PlanContext) => void;
 }
 
-const depsBySystem = new WeakMap<ActorSystem<any>, ActorDeps>();
+const depsBySystem = new WeakMap<object, ActorDeps>();
 const machines = new Map<string, PlanMachine>();
 
 /** Each plan is built and provided with its effects once; a run's deps are found by its actor system. */
@@ -41,7 +41,7 @@ function machineFor(spec: PlanSpec): PlanMachine {
   return m;
 }
 
-function depsOf(system: ActorSystem<any>): ActorDeps {
+function depsOf(system: object): ActorDeps {
   const deps = depsBySystem.get(system);
   if (!deps) throw new Error("a plan effect ran outside a run");
   return deps;
@@ -66,7 +66,7 @@ export function resumeRun(o: RunOptions, step: string, context: PlanContext): Ru
 }
 
 function topStep(value: unknown): string {
-  return typeof value === "string" ? value : Object.keys(value as object)[0] ?? "";
+  return typeof value === "string" ? value : (Object.keys(value as object)[0] ?? "");
 }
 
 function drive(o: RunOptions, actor: Actor<PlanMachine>, startAt?: string): RunHandle {
@@ -80,7 +80,11 @@ function drive(o: RunOptions, actor: Actor<PlanMachine>, startAt?: string): RunH
   actor.subscribe((snap) => {
     const step = topStep(snap.value);
     const t = o.deps.clock.now();
-    if (step !== current && step !== RESUMING && !(FINAL_STATES as readonly string[]).includes(step)) {
+    if (
+      step !== current &&
+      step !== RESUMING &&
+      !(FINAL_STATES as readonly string[]).includes(step)
+    ) {
       o.journal.append({ kind: "transition", t, step, context: snap.context });
       o.onStep?.(step, snap.context);
     }

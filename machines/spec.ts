@@ -8,7 +8,12 @@ import type { PlanContext, Timeouts } from "./context.ts";
  */
 export type DeadlineName = Exclude<keyof Timeouts, "poll" | "retryBackoff" | "persist">;
 
-export type GuardName = "canPromote" | "isPromoted" | "rejoinDirect" | "rejoinRewind" | "rejoinBaseBackup";
+export type GuardName =
+  | "canPromote"
+  | "isPromoted"
+  | "rejoinDirect"
+  | "rejoinRewind"
+  | "rejoinBaseBackup";
 export type SaveName = "shutdownCheckpoint" | "promotion" | "rejoin";
 
 export interface Branch {

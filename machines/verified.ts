@@ -104,10 +104,18 @@ export const verifiedPlan: PlanSpec = {
     waitStandbyReplayed: {
       does: "gate: wait until the standby has replayed up to the end of that checkpoint",
       actor: "waitForReplay",
-      input: (c) => ({ node: c.standby, lsn: c.shutdownCheckpoint?.endLsn ?? 0, poll: c.timeouts.poll }),
+      input: (c) => ({
+        node: c.standby,
+        lsn: c.shutdownCheckpoint?.endLsn ?? 0,
+        poll: c.timeouts.poll,
+      }),
       deadline: "replay",
       done: [
-        { target: "promoteStandby", guard: "canPromote", example: { replayLsn: Number.MAX_SAFE_INTEGER } },
+        {
+          target: "promoteStandby",
+          guard: "canPromote",
+          example: { replayLsn: Number.MAX_SAFE_INTEGER },
+        },
         { target: ROLLBACK, example: { replayLsn: -1 } },
       ],
       fail: ROLLBACK,
@@ -129,7 +137,11 @@ export const verifiedPlan: PlanSpec = {
       retry: true,
       save: "promotion",
       done: [
-        { target: "vipUpNewPrimary", guard: "isPromoted", example: { inRecovery: false, timeline: 2 } },
+        {
+          target: "vipUpNewPrimary",
+          guard: "isPromoted",
+          example: { inRecovery: false, timeline: 2 },
+        },
         { target: "fenceStandby", example: { inRecovery: true, timeline: 1 } },
       ],
       // Unknown whether it promoted: neither going on nor rolling back is safe.

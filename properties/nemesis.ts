@@ -16,14 +16,22 @@ export interface Trigger {
 export type Fault =
   | { kind: "crash"; node: Role; at: Trigger }
   | { kind: "freeze"; node: Role; at: Trigger; forMs: number }
-  | { kind: "partition"; between: "nodes" | "client-primary" | "client-standby"; at: Trigger; forMs: number }
+  | {
+      kind: "partition";
+      between: "nodes" | "client-primary" | "client-standby";
+      at: Trigger;
+      forMs: number;
+    }
   | { kind: "slowReplication"; at: Trigger; forMs: number; lagMs: number }
   | { kind: "commandFails"; at: Trigger }
   | { kind: "commandHangs"; at: Trigger }
   | { kind: "operatorDies"; at: Trigger; downMs: number };
 
 export function faultArbitrary(spec: PlanSpec): fc.Arbitrary<Fault> {
-  const at = fc.record({ step: fc.constantFrom(...Object.keys(spec.steps)), delayMs: fc.integer({ min: 0, max: 400 }) });
+  const at = fc.record({
+    step: fc.constantFrom(...Object.keys(spec.steps)),
+    delayMs: fc.integer({ min: 0, max: 400 }),
+  });
   const node = fc.constantFrom<Role>("primary", "standby");
   const forMs = fc.integer({ min: 50, max: 6000 });
   return fc.oneof(
@@ -31,14 +39,27 @@ export function faultArbitrary(spec: PlanSpec): fc.Arbitrary<Fault> {
     fc.record({ kind: fc.constant("freeze" as const), node, at, forMs }),
     fc.record({
       kind: fc.constant("partition" as const),
-      between: fc.constantFrom("nodes" as const, "client-primary" as const, "client-standby" as const),
+      between: fc.constantFrom(
+        "nodes" as const,
+        "client-primary" as const,
+        "client-standby" as const,
+      ),
       at,
       forMs,
     }),
-    fc.record({ kind: fc.constant("slowReplication" as const), at, forMs, lagMs: fc.integer({ min: 50, max: 3000 }) }),
+    fc.record({
+      kind: fc.constant("slowReplication" as const),
+      at,
+      forMs,
+      lagMs: fc.integer({ min: 50, max: 3000 }),
+    }),
     fc.record({ kind: fc.constant("commandFails" as const), at }),
     fc.record({ kind: fc.constant("commandHangs" as const), at }),
-    fc.record({ kind: fc.constant("operatorDies" as const), at, downMs: fc.integer({ min: 0, max: 5000 }) }),
+    fc.record({
+      kind: fc.constant("operatorDies" as const),
+      at,
+      downMs: fc.integer({ min: 0, max: 5000 }),
+    }),
   );
 }
 
@@ -83,18 +104,24 @@ export class WorldNemesis {
         const node = this.roles[f.node];
         if (w.node(node).frozen) return;
         w.emit({ type: "frozen", node, frozen: true });
-        return this.healLater(f.forMs, `freeze:${node}`, () => w.emit({ type: "frozen", node, frozen: false }));
+        return this.healLater(f.forMs, `freeze:${node}`, () =>
+          w.emit({ type: "frozen", node, frozen: false }),
+        );
       }
       case "partition": {
         const [a, b] = this.ends(f.between);
         if (!w.connected(a, b)) return;
         w.emit({ type: "link", a, b, up: false });
-        return this.healLater(f.forMs, `link:${a}|${b}`, () => w.emit({ type: "link", a, b, up: true }));
+        return this.healLater(f.forMs, `link:${a}|${b}`, () =>
+          w.emit({ type: "link", a, b, up: true }),
+        );
       }
       case "slowReplication": {
         const { receiveLagMs, replayLagMs } = w.state;
         w.emit({ type: "replicationLag", receiveLagMs: f.lagMs, replayLagMs: f.lagMs / 4 });
-        return this.healLater(f.forMs, "lag", () => w.emit({ type: "replicationLag", receiveLagMs, replayLagMs }));
+        return this.healLater(f.forMs, "lag", () =>
+          w.emit({ type: "replicationLag", receiveLagMs, replayLagMs }),
+        );
       }
       default:
         return;
@@ -137,14 +164,21 @@ export class CommandFaults {
 
   wrap(inner: Executor): Executor {
     const wrapped: Record<string, unknown> = {};
-    for (const [op, fn] of Object.entries(inner as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)) {
+    for (const [op, fn] of Object.entries(
+      inner as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>,
+    )) {
       wrapped[op] = (...args: unknown[]) => {
         const fault = this.pending;
         if (fault === null) return fn.apply(inner, args);
         this.pending = null;
-        if (fault === "fails") return Promise.resolve({ ok: false, reason: `injected: ${op} failed` });
-        const signal = args.find((a): a is CallOptions => typeof a === "object" && a !== null && "signal" in a)?.signal;
-        return new Promise((_, reject) => signal?.addEventListener("abort", () => reject(signal.reason), { once: true }));
+        if (fault === "fails")
+          return Promise.resolve({ ok: false, reason: `injected: ${op} failed` });
+        const signal = args.find(
+          (a): a is CallOptions => typeof a === "object" && a !== null && "signal" in a,
+        )?.signal;
+        return new Promise((_, reject) =>
+          signal?.addEventListener("abort", () => reject(signal.reason), { once: true }),
+        );
       };
     }
     return wrapped as unknown as Executor;

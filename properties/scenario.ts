@@ -1,12 +1,16 @@
 import { journaled } from "../executors/journaled.ts";
 import { simulatedExecutor } from "../executors/simulated.ts";
-import { type Timeouts } from "../machines/context.ts";
-import { MemoryJournal, stepsFromJournal, type StepRecord } from "../machines/journal.ts";
-import { resumeRun, type RunHandle, startRun } from "../machines/run.ts";
+import type { Timeouts } from "../machines/context.ts";
+import {
+  lastPosition,
+  MemoryJournal,
+  type StepRecord,
+  stepsFromJournal,
+} from "../machines/journal.ts";
+import { type RunHandle, resumeRun, startRun } from "../machines/run.ts";
 import { seedPlan } from "../machines/seed.ts";
 import { branchesOf, FINAL_STATES, type PlanSpec } from "../machines/spec.ts";
 import { verifiedPlan } from "../machines/verified.ts";
-import { lastPosition } from "../machines/journal.ts";
 import { SimClock } from "../simulation/clock.ts";
 import { roleTimeline, viewOfWorld } from "../simulation/observe.ts";
 import { seededRng } from "../simulation/rng.ts";
@@ -72,11 +76,20 @@ const SETTLE_MS = 2000;
  */
 function closing(spec: PlanSpec, step: string): boolean {
   const s = spec.steps[step];
-  return s !== undefined && !s.retry && branchesOf(s).every((b) => (FINAL_STATES as readonly string[]).includes(b.target));
+  return (
+    s !== undefined &&
+    !s.retry &&
+    branchesOf(s).every((b) => (FINAL_STATES as readonly string[]).includes(b.target))
+  );
 }
 
 export async function runScenario(s: Scenario): Promise<ScenarioResult> {
-  const topology: Topology = { primary: "node1", standby: "node2", version: "15.18", dirty: s.dirty };
+  const topology: Topology = {
+    primary: "node1",
+    standby: "node2",
+    version: "15.18",
+    dirty: s.dirty,
+  };
   const clock = new SimClock();
   const world = new World(initialWorld(topology), clock);
   const journal = new MemoryJournal();
@@ -84,7 +97,8 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
   const history = new History();
   const nemesis = new WorldNemesis(world, { primary: topology.primary, standby: topology.standby });
   const trace: string[] = [];
-  const note = (line: string) => trace.push(`${String(Math.round(clock.now())).padStart(6)} ms  ${line}`);
+  const note = (line: string) =>
+    trace.push(`${String(Math.round(clock.now())).padStart(6)} ms  ${line}`);
   let probes = 0;
   const deps = {
     executor: journaled(commandFaults.wrap(simulatedExecutor(world)), journal, clock),
@@ -115,7 +129,8 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
   const strike = (f: Fault) => {
     if (run.finished() || closing(options.spec, run.step())) return;
     note(`FAULT: ${describeFault(f)}`);
-    if (f.kind === "commandFails" || f.kind === "commandHangs") return commandFaults.arm(f.kind === "commandFails" ? "fails" : "hangs");
+    if (f.kind === "commandFails" || f.kind === "commandHangs")
+      return commandFaults.arm(f.kind === "commandFails" ? "fails" : "hangs");
     if (f.kind !== "operatorDies") return nemesis.strike(f);
     run.kill();
     clock.setTimeout(() => {
@@ -125,7 +140,7 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
       run = resumeRun(options, at.step, at.context);
     }, f.downMs);
   };
-  const stopWorkload = startSimWorkload(world, history, seededRng(s.seed), {
+  const stopWorkload = startSimWorkload(world, clock, history, seededRng(s.seed), {
     ratePerSec: s.ratePerSec,
     directShare: s.directShare,
     directTo: topology.primary,
@@ -145,7 +160,12 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
     checkLostWrites(history.ops, final),
     checkSplitBrain(roleTimeline(initialWorld(topology), world.log)),
     checkTermination(
-      { status, lastStep: run.step(), targetVersion: "15.20", refusedAtPreflight: failure?.step === "preflight" },
+      {
+        status,
+        lastStep: run.step(),
+        targetVersion: "15.20",
+        refusedAtPreflight: failure?.step === "preflight",
+      },
       final,
     ),
   ];

@@ -1,5 +1,5 @@
 import type { NodeName } from "../executors/executor.ts";
-import type { Clock } from "../simulation/clock.ts";
+import type { SimClock } from "../simulation/clock.ts";
 import type { Rng } from "../simulation/rng.ts";
 import type { World } from "../simulation/world.ts";
 import type { History } from "./history.ts";
@@ -12,8 +12,13 @@ export interface SimWorkloadOptions {
 }
 
 /** Simulated clients writing unique ids at a steady rate, each write recorded in the history. */
-export function startSimWorkload(world: World, history: History, rng: Rng, o: SimWorkloadOptions): () => void {
-  const clock: Clock = world.clock;
+export function startSimWorkload(
+  world: World,
+  clock: SimClock,
+  history: History,
+  rng: Rng,
+  o: SimWorkloadOptions,
+): () => void {
   const period = 1000 / o.ratePerSec;
   let n = 0;
   let running = true;
@@ -26,7 +31,7 @@ export function startSimWorkload(world: World, history: History, rng: Rng, o: Si
     const t = clock.now();
     if (r.type === "ok") history.add({ type: "ok", id, target, t, node: r.node });
     else history.add({ type: r.type, id, target, t, reason: r.reason });
-    clock.setTimeout(tick, period);
+    clock.setSyncTimeout(tick, period);
   };
   tick();
   return () => {

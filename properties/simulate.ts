@@ -1,7 +1,13 @@
 import fc from "fast-check";
 import type { CheckKind } from "./checkers/verdict.ts";
 import { describeFault, faultArbitrary } from "./nemesis.ts";
-import { PLANS, type PlanName, runScenario, type Scenario, type ScenarioResult } from "./scenario.ts";
+import {
+  PLANS,
+  type PlanName,
+  runScenario,
+  type Scenario,
+  type ScenarioResult,
+} from "./scenario.ts";
 
 export function scenarioArbitrary(plan: PlanName): fc.Arbitrary<Scenario> {
   return fc.record({
@@ -47,7 +53,26 @@ export interface SimulateOptions {
 }
 
 /**
- * Runs `runs` scenarios drawn from `seed`, counting every violation; then, if any, asks
+ * Scenarios run interleaved on this thread: each has its own simulated clock, and while one
+ * waits for its promises to settle the others run, which spreads the event loop's cost per
+ * turn over many scenarios. Results do not depend on it: no scenario shares state with another.
+ */
+const CONCURRENCY = 16;
+
+async function inPool<T>(
+  items: readonly T[],
+  width: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) await work(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, lane));
+}
+
+/**
+ * Runs `runs` scenarios drawn from `seed` (the same ones fast-check's own run draws), counting every violation; then, if any, asks
  * fast-check for the first failing scenario again and shrinks it to a small counterexample.
  */
 export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
@@ -66,17 +91,27 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
     for (const c of r.checks) if (c.verdict === "violated") byKind[c.kind]++;
     o.onProgress?.(count, violations);
   };
-  const pathOption = o.path ? { path: o.path } : {};
-  await fc.check(
-    fc.asyncProperty(arb, async (s) => {
-      tally(await runScenario(s));
-      return true;
-    }),
-    { seed: o.seed, numRuns: o.path ? 1 : o.runs, ...pathOption },
-  );
+  if (o.path) {
+    // Replaying one counterexample: fast-check finds it by its path.
+    await fc.check(
+      fc.asyncProperty(arb, async (s) => {
+        tally(await runScenario(s));
+        return true;
+      }),
+      { seed: o.seed, numRuns: 1, path: o.path },
+    );
+  } else {
+    await inPool(fc.sample(arb, { seed: o.seed, numRuns: o.runs }), CONCURRENCY, async (s) =>
+      tally(await runScenario(s)),
+    );
+  }
   const seconds = (performance.now() - started) / 1000;
   const worst = SEVERITY.find((k) => byKind[k] > 0);
-  const counterexample = worst ? await shrink(o, arb, worst) : unknown > 0 ? await shrink(o, arb, null) : null;
+  const counterexample = worst
+    ? await shrink(o, arb, worst)
+    : unknown > 0
+      ? await shrink(o, arb, null)
+      : null;
   return {
     plan: o.plan,
     runs: count,
@@ -100,7 +135,9 @@ async function shrink(
 ): Promise<Counterexample | null> {
   const pathOption = o.path ? { path: o.path } : {};
   const holds = (r: ScenarioResult) =>
-    kind === null ? r.verdict === "ok" : !r.checks.some((c) => c.kind === kind && c.verdict === "violated");
+    kind === null
+      ? r.verdict === "ok"
+      : !r.checks.some((c) => c.kind === kind && c.verdict === "violated");
   const details = await fc.check(
     fc.asyncProperty(arb, async (s) => holds(await runScenario(s))),
     { seed: o.seed, numRuns: o.path ? 1 : o.runs, ...pathOption },
@@ -114,7 +151,9 @@ async function shrink(
     shrinks: details.numShrinks,
     scenario,
     faults: scenario.faults.map(describeFault),
-    violations: result.checks.filter((c) => c.verdict !== "ok").map((c) => ({ kind: c.kind, detail: c.detail })),
+    violations: result.checks
+      .filter((c) => c.verdict !== "ok")
+      .map((c) => ({ kind: c.kind, detail: c.detail })),
     trace: result.trace,
   };
 }

@@ -32,7 +32,12 @@ export interface SimNode {
   records: WalRecord[];
   /** Records [0, replayed) are applied; [replayed, records.length) received, not yet applied. */
   replayed: number;
-  control: { state: ClusterState; checkpointLsn: number; checkpointEndLsn: number; timeline: number };
+  control: {
+    state: ClusterState;
+    checkpointLsn: number;
+    checkpointEndLsn: number;
+    timeline: number;
+  };
   forks: TimelineFork[];
   vip: boolean;
   hasData: boolean;
@@ -65,7 +70,13 @@ export type WorldEvent = { t: number } & (
   | { type: "arpExpired" }
   | { type: "upgraded"; node: NodeName; version: string }
   | { type: "standbyConfigured"; node: NodeName; upstream: NodeName }
-  | { type: "copiedFrom"; node: NodeName; from: NodeName; how: "rewind" | "baseBackup"; bytes: number }
+  | {
+      type: "copiedFrom";
+      node: NodeName;
+      from: NodeName;
+      how: "rewind" | "baseBackup";
+      bytes: number;
+    }
   | { type: "dataRemoved"; node: NodeName }
   | { type: "setAsideRemoved"; node: NodeName }
   | { type: "link"; a: string; b: string; up: boolean }
@@ -225,15 +236,22 @@ function started(n: SimNode): void {
 function vip(s: WorldState, e: Extract<WorldEvent, { type: "vip" }>): void {
   node(s, e.node).vip = e.bound;
   if (!e.bound) {
-    if (s.arp.node === e.node) s.arp = { ...s.arp, staleUntil: Math.min(s.arp.staleUntil, e.t + ARP_TTL_MS) };
+    if (s.arp.node === e.node)
+      s.arp = { ...s.arp, staleUntil: Math.min(s.arp.staleUntil, e.t + ARP_TTL_MS) };
     return;
   }
-  if (e.announce || s.arp.node === null) s.arp = { node: e.node, staleUntil: Number.POSITIVE_INFINITY };
+  if (e.announce || s.arp.node === null)
+    s.arp = { node: e.node, staleUntil: Number.POSITIVE_INFINITY };
 }
 
 export const ARP_TTL_MS = 3000;
 
-function copiedFrom(s: WorldState, name: NodeName, from: NodeName, how: "rewind" | "baseBackup"): void {
+function copiedFrom(
+  s: WorldState,
+  name: NodeName,
+  from: NodeName,
+  how: "rewind" | "baseBackup",
+): void {
   const n = node(s, name);
   const src = node(s, from);
   const replayed = how === "rewind" ? commonPrefix(n, src) : src.replayed;

@@ -1,5 +1,12 @@
 import type { ClusterView, RoleObservation } from "../properties/cluster.ts";
-import { appliedWrites, apply, lastEnd, replayedEnd, type WorldEvent, type WorldState } from "./model.ts";
+import {
+  appliedWrites,
+  apply,
+  lastEnd,
+  replayedEnd,
+  type WorldEvent,
+  type WorldState,
+} from "./model.ts";
 import type { World } from "./world.ts";
 
 /**
@@ -11,7 +18,9 @@ export function roleTimeline(initial: WorldState, log: readonly WorldEvent[]): R
   let last = "";
   const observe = (t: number) => {
     const nodes = Object.values(initial.nodes);
-    const primaries = nodes.filter((n) => n.process !== "stopped" && !n.inRecovery && n.hasData).map((n) => n.name);
+    const primaries = nodes
+      .filter((n) => n.process !== "stopped" && !n.inRecovery && n.hasData)
+      .map((n) => n.name);
     const vipHolders = nodes.filter((n) => n.vip).map((n) => n.name);
     const key = `${primaries}|${vipHolders}`;
     if (key !== last) out.push({ t, primaries, vipHolders });

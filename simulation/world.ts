@@ -58,7 +58,9 @@ export function initialWorld(t: Topology): WorldState {
   };
 }
 
-export type WriteOutcome = { type: "ok"; node: NodeName } | { type: "fail" | "info"; reason: string };
+export type WriteOutcome =
+  | { type: "ok"; node: NodeName }
+  | { type: "fail" | "info"; reason: string };
 
 type Emittable = WorldEvent extends infer E ? (E extends WorldEvent ? Omit<E, "t"> : never) : never;
 
@@ -96,7 +98,14 @@ export class World {
     const n = node(this.state, name);
     const start = lastEnd(n);
     const tli = kind === "endOfRecovery" ? n.control.timeline + 1 : (n.records.at(-1)?.tli ?? 1);
-    const rec: WalRecord = { rid: this.state.nextRid, start, end: start + size, tli, kind, at: this.clock.now() };
+    const rec: WalRecord = {
+      rid: this.state.nextRid,
+      start,
+      end: start + size,
+      tli,
+      kind,
+      at: this.clock.now(),
+    };
     if (writeId !== undefined) rec.writeId = writeId;
     return rec;
   }
@@ -107,12 +116,19 @@ export class World {
     const name = target === "vip" ? this.state.arp.node : target;
     if (name === null) return { type: "fail", reason: "no host answers for the VIP" };
     const n = node(this.state, name);
-    if (!this.connected(CLIENT, name)) return { type: "info", reason: `${name} unreachable (timeout)` };
-    if (target === "vip" && !n.vip) return { type: "info", reason: `stale ARP entry points at ${name}` };
+    if (!this.connected(CLIENT, name))
+      return { type: "info", reason: `${name} unreachable (timeout)` };
+    if (target === "vip" && !n.vip)
+      return { type: "info", reason: `stale ARP entry points at ${name}` };
     if (n.frozen) return { type: "info", reason: `${name} does not answer (timeout)` };
     if (n.process !== "running") return { type: "fail", reason: `${name}: connection refused` };
     if (n.inRecovery) return { type: "fail", reason: `${name}: read-only transaction` };
-    this.emit({ type: "walWritten", node: name, record: this.newRecord(name, "write", 120, writeId), dirty: 1 });
+    this.emit({
+      type: "walWritten",
+      node: name,
+      record: this.newRecord(name, "write", 120, writeId),
+      dirty: 1,
+    });
     return { type: "ok", node: name };
   }
 
@@ -136,8 +152,10 @@ export class World {
       const up = n.upstream === null ? undefined : s.nodes[n.upstream];
       if (up && this.canStream(n, up)) {
         let upTo = n.records.length;
-        while (upTo < up.records.length && (up.records[upTo]?.at ?? 0) <= now - s.receiveLagMs) upTo++;
-        if (upTo > n.records.length) this.record({ type: "walReceived", node: n.name, from: up.name, upTo });
+        while (upTo < up.records.length && (up.records[upTo]?.at ?? 0) <= now - s.receiveLagMs)
+          upTo++;
+        if (upTo > n.records.length)
+          this.record({ type: "walReceived", node: n.name, from: up.name, upTo });
       }
       let replay = n.replayed;
       const due = now - s.receiveLagMs - s.replayLagMs;

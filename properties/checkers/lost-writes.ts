@@ -11,16 +11,25 @@ export function checkLostWrites(ops: readonly ClientOp[], final: ClusterView): C
     const primaries = final.nodes.filter((n) => n.running && n.primary);
     const primary = primaries.length === 1 ? primaries[0] : final.nodes.find((n) => n.vip);
     if (!primary) {
-      return { kind: "lostWrite", verdict: "unknown", detail: "no single primary at the end: nothing to check against" };
+      return {
+        kind: "lostWrite",
+        verdict: "unknown",
+        detail: "no single primary at the end: nothing to check against",
+      };
     }
     const acked = ops.filter((o) => o.type === "ok");
     const missing = acked.filter((o) => !primary.writes.has(o.id));
     if (missing.length > 0) return lost(missing, primary.name);
     const standby = final.nodes.find((n) => n !== primary && n.running && !n.primary && n.caughtUp);
     const missingOnStandby = standby ? acked.filter((o) => !standby.writes.has(o.id)) : [];
-    if (standby && missingOnStandby.length > 0) return lost(missingOnStandby, `${standby.name} (caught-up standby)`);
+    if (standby && missingOnStandby.length > 0)
+      return lost(missingOnStandby, `${standby.name} (caught-up standby)`);
     const where = standby ? `${primary.name} and ${standby.name}` : primary.name;
-    return { kind: "lostWrite", verdict: "ok", detail: `all ${acked.length} acknowledged writes on ${where}` };
+    return {
+      kind: "lostWrite",
+      verdict: "ok",
+      detail: `all ${acked.length} acknowledged writes on ${where}`,
+    };
   });
 }
 

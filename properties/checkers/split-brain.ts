@@ -9,14 +9,23 @@ export function checkSplitBrain(observations: readonly RoleObservation[]): Check
       const until = observations[i + 1]?.t;
       const span = until === undefined ? "until the end" : `for ${Math.round(until - o.t)} ms`;
       if (o.primaries.length > 1) {
-        return violated(`${o.primaries.join(" and ")} both accepted writes from ${Math.round(o.t)} ms ${span}`);
+        return violated(
+          `${o.primaries.join(" and ")} both accepted writes from ${Math.round(o.t)} ms ${span}`,
+        );
       }
       if (o.vipHolders.length > 1) {
-        return violated(`the VIP was bound on ${o.vipHolders.join(" and ")} from ${Math.round(o.t)} ms ${span}`);
+        return violated(
+          `the VIP was bound on ${o.vipHolders.join(" and ")} from ${Math.round(o.t)} ms ${span}`,
+        );
       }
     }
-    if (observations.length === 0) return { kind: "splitBrain", verdict: "unknown", detail: "no observation" };
-    return { kind: "splitBrain", verdict: "ok", detail: `never two primaries in ${observations.length} observations` };
+    if (observations.length === 0)
+      return { kind: "splitBrain", verdict: "unknown", detail: "no observation" };
+    return {
+      kind: "splitBrain",
+      verdict: "ok",
+      detail: `never two primaries in ${observations.length} observations`,
+    };
   });
 }
 

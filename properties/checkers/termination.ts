@@ -43,11 +43,13 @@ function doneProblem(end: RunEnd, final: ClusterView): string | null {
   if (serving) return serving;
   const p = final.nodes.find((n) => n.running && n.primary) as NodeView;
   for (const n of final.nodes) {
-    if (n.version !== end.targetVersion) return `${n.name} is on ${n.version}, not ${end.targetVersion}`;
+    if (n.version !== end.targetVersion)
+      return `${n.name} is on ${n.version}, not ${end.targetVersion}`;
     if (n === p) continue;
     if (!n.running) return `${n.name} is not running`;
     if (n.streamingFrom !== p.name) return `${n.name} is not streaming from ${p.name}`;
-    if (n.timeline !== p.timeline) return `${n.name} is on timeline ${n.timeline}, ${p.name} on ${p.timeline}`;
+    if (n.timeline !== p.timeline)
+      return `${n.name} is on timeline ${n.timeline}, ${p.name} on ${p.timeline}`;
   }
   return null;
 }

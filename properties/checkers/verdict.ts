@@ -15,7 +15,11 @@ export function guarded(kind: CheckKind, check: () => CheckResult): CheckResult 
   try {
     return check();
   } catch (e) {
-    return { kind, verdict: "unknown", detail: `checker failed: ${e instanceof Error ? e.message : String(e)}` };
+    return {
+      kind,
+      verdict: "unknown",
+      detail: `checker failed: ${e instanceof Error ? e.message : String(e)}`,
+    };
   }
 }
 

@@ -1,0 +1,52 @@
+import { EnvironmentError, UsageError } from "./args.ts";
+
+const usage = `switchover — verified rolling minor-version switchover of a two-node PostgreSQL pair
+
+Usage: switchover <command> [options]    (switchover <command> --help for each)
+
+Commands:
+  plan       show the plan: each step, its deadline, the exact commands per host
+  simulate   run the plan against the simulator with injected faults, and check it
+  bench      simulated switchovers with faults per second
+  lab        the Docker lab: up, status, psql, down
+
+Exit codes: 0 ok, 1 a safety property violated, 2 unknown, 3 usage or environment error.`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const commands: Record<string, () => Promise<Command>> = {
+  plan: async () => (await import("./plan.ts")).runPlan,
+  simulate: async () => (await import("./simulate.ts")).runSimulate,
+  bench: async () => (await import("./bench.ts")).runBench,
+  lab: async () => (await import("./lab.ts")).runLab,
+};
+
+/** The one place errors become exit codes. */
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    process.stdout.write(`${usage}\n`);
+    return name === undefined ? 3 : 0;
+  }
+  const load = commands[name];
+  if (!load) {
+    process.stderr.write(`switchover: unknown command "${name}" (see switchover --help)\n`);
+    return 3;
+  }
+  try {
+    return await (await load())(rest);
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof EnvironmentError || isEnvironmentError(e)) {
+      process.stderr.write(`switchover ${name}: ${(e as Error).message}\n`);
+      return 3;
+    }
+    throw e;
+  }
+}
+
+/** Errors of the lab's own kinds that mean "fix your environment", named by class. */
+function isEnvironmentError(e: unknown): boolean {
+  return e instanceof Error && ["DockerUnavailableError"].includes(e.name);
+}
+
+process.exitCode = await main(process.argv.slice(2));

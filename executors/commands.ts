@@ -1,0 +1,173 @@
+import type {
+  ClusterState,
+  ControlData,
+  Lsn,
+  NodeName,
+  StopMode,
+  TimelineFork,
+} from "./executor.ts";
+import { formatLsn, parseLsn } from "./lsn.ts";
+
+/**
+ * The exact shell lines each operation runs on a host: one module for the Docker and the SSH
+ * executors, so that the lab rehearses precisely what production runs. Each command is a
+ * script for `sh -c`, run as `user`.
+ */
+export interface HostSpec {
+  name: NodeName;
+  /** Where the other node and the clients reach this host's Postgres. */
+  address: string;
+  pgBin: string;
+  dataDir: string;
+  port: number;
+  socketDir: string;
+  logFile: string;
+  /** The OS user Postgres runs as. */
+  osUser: string;
+}
+
+export interface ClusterSpec {
+  nodes: HostSpec[];
+  vip: { address: string; prefix: number; device: string };
+  superuser: string;
+  replicationUser: string;
+  database: string;
+  /** The Debian packages a minor upgrade moves, and how a short version maps to theirs. */
+  packages: string[];
+}
+
+export interface HostCommand {
+  user: "root" | "postgres";
+  script: string;
+}
+
+export function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", `'"'"'`)}'`;
+}
+
+/** "15.20" → "15.20-0+deb12u1": the version apt-get pins on Debian bookworm. */
+export function debianVersion(version: string): string {
+  return `${version}-0+deb12u1`;
+}
+
+/** One row of JSON from the local server: what each executor parses for replication status. */
+export const REPLICATION_SQL = `SELECT json_build_object(
+  'inRecovery', pg_is_in_recovery(),
+  'timeline', (SELECT timeline_id FROM pg_control_checkpoint()),
+  'lsn', CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,
+  'receiveLsn', pg_last_wal_receive_lsn(),
+  'replayLsn', pg_last_wal_replay_lsn(),
+  'streaming', COALESCE((SELECT status = 'streaming' FROM pg_stat_wal_receiver), false),
+  'receiverTimeline', (SELECT received_tli FROM pg_stat_wal_receiver),
+  'standbys', COALESCE((SELECT json_agg(json_build_object('client', COALESCE(application_name, client_addr::text),
+     'state', state, 'sentLsn', sent_lsn, 'replayLsn', replay_lsn)) FROM pg_stat_replication), '[]'::json))`;
+
+export function hostCommands(c: ClusterSpec, h: HostSpec) {
+  const bin = (tool: string) => `${h.pgBin}/${tool}`;
+  const pg = (script: string): HostCommand => ({ user: "postgres", script });
+  const root = (script: string): HostCommand => ({ user: "root", script });
+  const psql = (sql: string) =>
+    `psql -X -q -At -v ON_ERROR_STOP=1 -h ${h.socketDir} -p ${h.port} -U ${c.superuser} -d postgres -c ${shellQuote(sql)}`;
+  const vip = `${c.vip.address}/${c.vip.prefix}`;
+  const conninfo = (up: HostSpec) =>
+    `host=${up.address} port=${up.port} user=${c.replicationUser} application_name=${h.name}`;
+  return {
+    /** Exit 0: running; 3: not running (pg_ctl status). */
+    status: pg(`${bin("pg_ctl")} status -D ${h.dataDir}`),
+    installedVersion: root(`dpkg-query -W -f='\${Version}' ${c.packages[0]}`),
+    vipShow: root(`ip -o -4 addr show dev ${c.vip.device}`),
+    stop: (mode: StopMode, timeoutS: number) =>
+      pg(`${bin("pg_ctl")} stop -D ${h.dataDir} -m ${mode} -w -t ${timeoutS}`),
+    start: (timeoutS: number) =>
+      pg(`${bin("pg_ctl")} start -D ${h.dataDir} -l ${h.logFile} -w -t ${timeoutS}`),
+    upgrade: (version: string) =>
+      root(
+        `apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confold ${c.packages
+          .map((p) => `${p}=${debianVersion(version)}`)
+          .join(" ")}`,
+      ),
+    checkpoint: pg(psql("CHECKPOINT")),
+    replication: pg(psql(REPLICATION_SQL.replace(/\s+/g, " "))),
+    controlData: pg(`${bin("pg_controldata")} -D ${h.dataDir}`),
+    /** The record at `lsn`, to read where it ends. */
+    walRecord: (lsn: Lsn, timeline: number) =>
+      pg(`${bin("pg_waldump")} -p ${h.dataDir}/pg_wal -t ${timeline} -s ${formatLsn(lsn)} -n 1`),
+    timelineHistory: (timeline: number) =>
+      pg(`cat ${h.dataDir}/pg_wal/${timeline.toString(16).toUpperCase().padStart(8, "0")}.history`),
+    promote: (timeoutS: number) => pg(`${bin("pg_ctl")} promote -D ${h.dataDir} -w -t ${timeoutS}`),
+    vipDown: root(`ip addr del ${vip} dev ${c.vip.device}`),
+    vipUp: (announce: boolean) =>
+      root(
+        `{ ip -o -4 addr show dev ${c.vip.device} | grep -q ' ${c.vip.address}/' || ip addr add ${vip} dev ${c.vip.device}; }` +
+          (announce ? ` && arping -U -c 2 -I ${c.vip.device} ${c.vip.address}` : ""),
+      ),
+    configureStandby: (upstream: HostSpec) =>
+      pg(
+        `sed -i '/^primary_conninfo/d' ${h.dataDir}/postgresql.auto.conf && echo ${shellQuote(
+          `primary_conninfo = '${conninfo(upstream)}'`,
+        )} >> ${h.dataDir}/postgresql.auto.conf && touch ${h.dataDir}/standby.signal`,
+      ),
+    rewind: (source: HostSpec) =>
+      pg(
+        `${bin("pg_rewind")} -D ${h.dataDir} --source-server=${shellQuote(
+          `host=${source.address} port=${source.port} user=${c.superuser} dbname=postgres`,
+        )} -P`,
+      ),
+    /** Into a new directory, verified, then swapped in; the replaced one is kept aside. */
+    baseBackup: (source: HostSpec) =>
+      pg(
+        [
+          `rm -Rf ${h.dataDir}.new`,
+          `${bin("pg_basebackup")} -D ${h.dataDir}.new -h ${source.address} -p ${source.port} -U ${c.replicationUser} -X stream -R -c fast`,
+          `${bin("pg_verifybackup")} -q -n ${h.dataDir}.new`,
+          `du -sb ${h.dataDir}.new | cut -f1`,
+          `sed -i '/^primary_conninfo/d' ${h.dataDir}.new/postgresql.auto.conf`,
+          `echo ${shellQuote(`primary_conninfo = '${conninfo(source)}'`)} >> ${h.dataDir}.new/postgresql.auto.conf`,
+          `{ test ! -e ${h.dataDir} || { rm -Rf ${h.dataDir}.old && mv ${h.dataDir} ${h.dataDir}.old; }; }`,
+          `mv ${h.dataDir}.new ${h.dataDir}`,
+        ].join(" && "),
+      ),
+    removeDataDir: pg(`rm -Rf ${h.dataDir}`),
+    removeSetAside: pg(`rm -Rf ${h.dataDir}.old`),
+  };
+}
+
+export type HostCommands = ReturnType<typeof hostCommands>;
+
+/** pg_controldata's "key: value" lines, as the port's ControlData. */
+export function parseControlData(text: string): Omit<ControlData, "checkpointEndLsn"> {
+  const f = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    const at = line.indexOf(":");
+    if (at > 0) f.set(line.slice(0, at).trim(), line.slice(at + 1).trim());
+  }
+  const need = (key: string) => {
+    const v = f.get(key);
+    if (v === undefined) throw new Error(`pg_controldata printed no "${key}"`);
+    return v;
+  };
+  return {
+    state: need("Database cluster state") as ClusterState,
+    timeline: Number(need("Latest checkpoint's TimeLineID")),
+    checkpointLsn: parseLsn(need("Latest checkpoint location")),
+  };
+}
+
+/**
+ * pg_waldump's line for one record gives its start and total length; the record ends there,
+ * rounded up to 8 bytes (MAXALIGN): where a standby's replay position stands once it has it.
+ */
+export function parseWalRecordEnd(text: string): Lsn {
+  const m = /len \(rec\/tot\):\s*\d+\/\s*(\d+),.*?lsn: ([0-9A-F]+\/[0-9A-F]+)/.exec(text);
+  if (!m) throw new Error(`pg_waldump printed no record: ${text.trim().slice(0, 200)}`);
+  const end = parseLsn(m[2] as string) + Number(m[1]);
+  return Math.ceil(end / 8) * 8;
+}
+
+/** The last line of a timeline history file: the fork that started `timeline`. */
+export function parseTimelineHistory(text: string, timeline: number): TimelineFork {
+  const lines = text.split("\n").filter((l) => /^\d+\s/.test(l.trim()));
+  const last = lines.at(-1)?.trim().split(/\s+/);
+  if (!last?.[1]) throw new Error(`no fork in the history of timeline ${timeline}`);
+  return { timeline, switchpoint: parseLsn(last[1]) };
+}
