@@ -115,7 +115,7 @@ function stepState(id: string, step: StepSpec) {
 export function buildMachine(spec: PlanSpec) {
   const states: Record<string, unknown> = {};
   for (const [id, step] of Object.entries(spec.steps)) states[id] = stepState(id, step);
-  for (const id of FINAL_STATES) states[id] = { id, type: "final" };
+  for (const id of finalsOf(spec)) states[id] = { id, type: "final" };
   states[RESUMING] = { id: RESUMING, on: resumeEvents(spec) };
   return planSetup.createMachine({
     id: spec.id,
@@ -136,6 +136,12 @@ export type PlanMachine = ReturnType<typeof buildMachine>;
  * from a snapshot, so restoring straight into the step would lose its deadline.
  */
 export const RESUMING = "resuming";
+
+/** The final states a plan can end in: the classic runbook never aborts. */
+function finalsOf(spec: PlanSpec): string[] {
+  const targets = new Set(Object.values(spec.steps).flatMap((s) => [s.fail, ...branchesOf(s).map((b) => b.target)]));
+  return FINAL_STATES.filter((f) => targets.has(f));
+}
 
 function resumeEvents(spec: PlanSpec): Record<string, string> {
   return Object.fromEntries(Object.keys(spec.steps).map((id) => [`resume.${id}`, `#${id}`]));
@@ -169,7 +175,7 @@ export function abstractModel(spec: PlanSpec) {
       },
     };
   }
-  for (const id of FINAL_STATES) states[id] = { id, type: "final" };
+  for (const id of finalsOf(spec)) states[id] = { id, type: "final" };
   states[RESUMING] = { id: RESUMING, on: resumeEvents(spec) };
   // biome-ignore lint/suspicious/noExplicitAny: generated from the spec.
   return createMachine({ id: `${spec.id}-model`, initial: spec.initial, states: states as any });

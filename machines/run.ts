@@ -29,14 +29,14 @@ export interface RunOptions {
 }
 
 const depsBySystem = new WeakMap<object, ActorDeps>();
-const machines = new Map<string, PlanMachine>();
+const machines = new WeakMap<PlanSpec, PlanMachine>();
 
 /** Each plan is built and provided with its effects once; a run's deps are found by its actor system. */
 function machineFor(spec: PlanSpec): PlanMachine {
-  let m = machines.get(spec.id);
+  let m = machines.get(spec);
   if (!m) {
     m = buildMachine(spec).provide({ actors: implementActors((system) => depsOf(system)) });
-    machines.set(spec.id, m);
+    machines.set(spec, m);
   }
   return m;
 }

@@ -83,7 +83,8 @@ function closing(spec: PlanSpec, step: string): boolean {
   );
 }
 
-export async function runScenario(s: Scenario): Promise<ScenarioResult> {
+/** Runs one scenario on its plan, or on `spec` (a variant of it, e.g. with a gate removed). */
+export async function runScenario(s: Scenario, spec: PlanSpec = PLANS[s.plan]): Promise<ScenarioResult> {
   const topology: Topology = {
     primary: "node1",
     standby: "node2",
@@ -108,7 +109,7 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
   };
   const pending = [...s.faults];
   const options = {
-    spec: PLANS[s.plan],
+    spec,
     deps,
     journal,
     onStep: (step: string) => {

@@ -1,4 +1,5 @@
 import fc from "fast-check";
+import type { PlanSpec } from "../machines/spec.ts";
 import type { CheckKind } from "./checkers/verdict.ts";
 import { describeFault, faultArbitrary } from "./nemesis.ts";
 import {
@@ -9,11 +10,11 @@ import {
   type ScenarioResult,
 } from "./scenario.ts";
 
-export function scenarioArbitrary(plan: PlanName): fc.Arbitrary<Scenario> {
+export function scenarioArbitrary(plan: PlanName, spec: PlanSpec = PLANS[plan]): fc.Arbitrary<Scenario> {
   return fc.record({
     plan: fc.constant(plan),
     seed: fc.integer({ min: 0, max: 0x7fffffff }),
-    faults: fc.array(faultArbitrary(PLANS[plan]), { minLength: 0, maxLength: 2 }),
+    faults: fc.array(faultArbitrary(spec), { minLength: 0, maxLength: 2 }),
     ratePerSec: fc.integer({ min: 10, max: 60 }),
     directShare: fc.constantFrom(0, 0.1, 0.3),
     dirty: fc.integer({ min: 0, max: 5000 }),
@@ -49,6 +50,8 @@ export interface SimulateOptions {
   seed: number;
   /** Replays one counterexample: fast-check's path printed with it. */
   path?: string;
+  /** Runs a variant of the plan (the tests break a gate to show the checkers catch it). */
+  spec?: PlanSpec;
   onProgress?: (done: number, violations: number) => void;
 }
 
@@ -76,7 +79,7 @@ async function inPool<T>(
  * fast-check for the first failing scenario again and shrinks it to a small counterexample.
  */
 export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
-  const arb = scenarioArbitrary(o.plan);
+  const arb = scenarioArbitrary(o.plan, o.spec);
   const byKind: Record<CheckKind, number> = { lostWrite: 0, splitBrain: 0, stuck: 0 };
   const outcomes = { done: 0, aborted: 0, stuck: 0 };
   let violations = 0;
@@ -95,14 +98,14 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
     // Replaying one counterexample: fast-check finds it by its path.
     await fc.check(
       fc.asyncProperty(arb, async (s) => {
-        tally(await runScenario(s));
+        tally(await runScenario(s, o.spec));
         return true;
       }),
       { seed: o.seed, numRuns: 1, path: o.path },
     );
   } else {
     await inPool(fc.sample(arb, { seed: o.seed, numRuns: o.runs }), CONCURRENCY, async (s) =>
-      tally(await runScenario(s)),
+      tally(await runScenario(s, o.spec)),
     );
   }
   const seconds = (performance.now() - started) / 1000;
@@ -139,12 +142,12 @@ async function shrink(
       ? r.verdict === "ok"
       : !r.checks.some((c) => c.kind === kind && c.verdict === "violated");
   const details = await fc.check(
-    fc.asyncProperty(arb, async (s) => holds(await runScenario(s))),
+    fc.asyncProperty(arb, async (s) => holds(await runScenario(s, o.spec))),
     { seed: o.seed, numRuns: o.path ? 1 : o.runs, ...pathOption },
   );
   if (!details.failed || !details.counterexample) return null;
   const [scenario] = details.counterexample;
-  const result = await runScenario(scenario);
+  const result = await runScenario(scenario, o.spec);
   return {
     seed: details.seed,
     path: details.counterexamplePath ?? "",
