@@ -64,10 +64,12 @@ export const REPLICATION_SQL = `SELECT json_build_object(
 
 export function hostCommands(c: ClusterSpec, h: HostSpec) {
   const bin = (tool: string) => `${h.pgBin}/${tool}`;
+  /** For tools whose output is parsed: untranslated, whatever the host's locale. */
+  const untranslated = (tool: string) => `LC_ALL=C LANGUAGE= ${bin(tool)}`;
   const pg = (script: string): HostCommand => ({ user: "postgres", script });
   const root = (script: string): HostCommand => ({ user: "root", script });
   const psql = (sql: string) =>
-    `psql -X -q -At -v ON_ERROR_STOP=1 -h ${h.socketDir} -p ${h.port} -U ${c.superuser} -d postgres -c ${shellQuote(sql)}`;
+    `${bin("psql")} -X -q -At -v ON_ERROR_STOP=1 -h ${h.socketDir} -p ${h.port} -U ${c.superuser} -d postgres -c ${shellQuote(sql)}`;
   const vip = `${c.vip.address}/${c.vip.prefix}`;
   const conninfo = (up: HostSpec) =>
     `host=${up.address} port=${up.port} user=${c.replicationUser} application_name=${h.name}`;
@@ -88,10 +90,12 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
       ),
     checkpoint: pg(psql("CHECKPOINT")),
     replication: pg(psql(REPLICATION_SQL.replace(/\s+/g, " "))),
-    controlData: pg(`${bin("pg_controldata")} -D ${h.dataDir}`),
+    controlData: pg(`${untranslated("pg_controldata")} -D ${h.dataDir}`),
     /** The record at `lsn`, to read where it ends. */
     walRecord: (lsn: Lsn, timeline: number) =>
-      pg(`${bin("pg_waldump")} -p ${h.dataDir}/pg_wal -t ${timeline} -s ${formatLsn(lsn)} -n 1`),
+      pg(
+        `${untranslated("pg_waldump")} -p ${h.dataDir}/pg_wal -t ${timeline} -s ${formatLsn(lsn)} -n 1`,
+      ),
     timelineHistory: (timeline: number) =>
       pg(`cat ${h.dataDir}/pg_wal/${timeline.toString(16).toUpperCase().padStart(8, "0")}.history`),
     promote: (timeoutS: number) => pg(`${bin("pg_ctl")} promote -D ${h.dataDir} -w -t ${timeoutS}`),
@@ -153,15 +157,32 @@ export function parseControlData(text: string): Omit<ControlData, "checkpointEnd
   };
 }
 
+/** WAL page and segment sizes of a default build and initdb, as the Debian packages have them. */
+const WAL_PAGE = 8192;
+const WAL_SEGMENT = 16 * 1024 * 1024;
+/** Page headers a record spanning pages skips: short, and long at the start of a segment. */
+const SHORT_PAGE_HEADER = 24;
+const LONG_PAGE_HEADER = 40;
+
 /**
- * pg_waldump's line for one record gives its start and total length; the record ends there,
- * rounded up to 8 bytes (MAXALIGN): where a standby's replay position stands once it has it.
+ * pg_waldump's line for one record gives its start and total length. The record ends that many
+ * bytes on, counting only page contents (a record crossing a page boundary continues past the
+ * next page's header), rounded up to 8 bytes (MAXALIGN): where a standby's replay position
+ * stands once it has the record.
  */
 export function parseWalRecordEnd(text: string): Lsn {
   const m = /len \(rec\/tot\):\s*\d+\/\s*(\d+),.*?lsn: ([0-9A-F]+\/[0-9A-F]+)/.exec(text);
   if (!m) throw new Error(`pg_waldump printed no record: ${text.trim().slice(0, 200)}`);
-  const end = parseLsn(m[2] as string) + Number(m[1]);
-  return Math.ceil(end / 8) * 8;
+  let at = parseLsn(m[2] as string);
+  let left = Number(m[1]);
+  for (;;) {
+    const room = WAL_PAGE - (at % WAL_PAGE);
+    if (left <= room) break;
+    left -= room;
+    at += room;
+    at += at % WAL_SEGMENT === 0 ? LONG_PAGE_HEADER : SHORT_PAGE_HEADER;
+  }
+  return Math.ceil((at + left) / 8) * 8;
 }
 
 /** The last line of a timeline history file: the fork that started `timeline`. */

@@ -26,6 +26,9 @@ const PROMOTE = 40;
 const REWIND = 400;
 const BASE_BACKUP = 2500;
 const DATA_BYTES = 32 * 1024 * 1024;
+/** pg_ctl's default wait (-t) for a shutdown already under way. */
+const STOP_WAIT = 60_000;
+const POLL = 10;
 
 const ok = { ok: true } as const;
 const fail = (reason: string) => ({ ok: false, reason }) as const;
@@ -74,6 +77,7 @@ class SimulatedHost implements HostOps {
   async stopPostgres(name: NodeName, mode: StopMode): Promise<Outcome> {
     let n = await this._reach(name);
     if (n.process === "stopped") return ok;
+    if (n.process === "stopping" && mode === "fast") return this._awaitExit(name);
     if (mode === "immediate") {
       this.world.emit({ type: "stopped", node: name, clean: false });
       return ok;
@@ -93,6 +97,15 @@ class SimulatedHost implements HostOps {
     if (this.world.node(name).process !== "stopped")
       this.world.emit({ type: "stopped", node: name, clean: true });
     return ok;
+  }
+
+  /** A second fast stop only waits for the shutdown under way, as `pg_ctl stop -w` does. */
+  private async _awaitExit(name: NodeName): Promise<Outcome> {
+    for (let waited = 0; waited < STOP_WAIT; waited += POLL) {
+      if (this.world.node(name).process === "stopped") return ok;
+      await this._pass(POLL, name);
+    }
+    return fail(`${name}: server does not shut down`);
   }
 
   async startPostgres(name: NodeName): Promise<Outcome> {
@@ -119,6 +132,8 @@ class SimulatedHost implements HostOps {
     if (n.process !== "running") return fail(`${name}: not running`);
     await this._pass(CHECKPOINT_BASE + n.dirty * CHECKPOINT_PER_PAGE, name);
     if (this.world.node(name).process !== "running") return fail(`${name}: server went away`);
+    // On a standby CHECKPOINT is a restartpoint: it flushes, and writes no WAL of its own.
+    if (n.inRecovery) return ok;
     const record = this.world.newRecord(name, "checkpoint", 114);
     this.world.emit({ type: "checkpointed", node: name, record, state: "in production" });
     return ok;

@@ -139,7 +139,9 @@ export const RESUMING = "resuming";
 
 /** The final states a plan can end in: the classic runbook never aborts. */
 function finalsOf(spec: PlanSpec): string[] {
-  const targets = new Set(Object.values(spec.steps).flatMap((s) => [s.fail, ...branchesOf(s).map((b) => b.target)]));
+  const targets = new Set(
+    Object.values(spec.steps).flatMap((s) => [s.fail, ...branchesOf(s).map((b) => b.target)]),
+  );
   return FINAL_STATES.filter((f) => targets.has(f));
 }
 

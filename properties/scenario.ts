@@ -84,7 +84,10 @@ function closing(spec: PlanSpec, step: string): boolean {
 }
 
 /** Runs one scenario on its plan, or on `spec` (a variant of it, e.g. with a gate removed). */
-export async function runScenario(s: Scenario, spec: PlanSpec = PLANS[s.plan]): Promise<ScenarioResult> {
+export async function runScenario(
+  s: Scenario,
+  spec: PlanSpec = PLANS[s.plan],
+): Promise<ScenarioResult> {
   const topology: Topology = {
     primary: "node1",
     standby: "node2",

@@ -10,7 +10,10 @@ import {
   type ScenarioResult,
 } from "./scenario.ts";
 
-export function scenarioArbitrary(plan: PlanName, spec: PlanSpec = PLANS[plan]): fc.Arbitrary<Scenario> {
+export function scenarioArbitrary(
+  plan: PlanName,
+  spec: PlanSpec = PLANS[plan],
+): fc.Arbitrary<Scenario> {
   return fc.record({
     plan: fc.constant(plan),
     seed: fc.integer({ min: 0, max: 0x7fffffff }),

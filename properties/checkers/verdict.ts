@@ -23,8 +23,9 @@ export function guarded(kind: CheckKind, check: () => CheckResult): CheckResult 
   }
 }
 
-/** The run's verdict: violated if any check is, else unknown if any is, else ok. */
+/** The run's verdict: violated if any check is, else unknown if any is (or none ran), else ok. */
 export function overall(results: readonly CheckResult[]): Verdict {
+  if (results.length === 0) return "unknown";
   if (results.some((r) => r.verdict === "violated")) return "violated";
   if (results.some((r) => r.verdict === "unknown")) return "unknown";
   return "ok";
