@@ -115,7 +115,7 @@ function commandsOf(s: StepSpec, cluster: ClusterSpec, c: PlanContext) {
     case "decideRejoin":
       return [
         ...on(n, cmd(n).controlData),
-        ...on(input.source, cmd(input.source).timelineHistory(2)),
+        ...on(input.source, cmd(input.source).latestTimelineHistory),
       ];
     case "configureStandby":
       return on(n, cmd(n).configureStandby(host(input.upstream)));

@@ -17,6 +17,7 @@ max_replication_slots = 10
 wal_keep_size = '512MB'
 hot_standby = on
 wal_log_hints = on
+include_if_exists = '/etc/pg-switchover/node.conf'
 `;
 
 function hbaRules(subnet: string): string {

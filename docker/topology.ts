@@ -1,3 +1,4 @@
+import type { ClusterSpec } from "../executors/commands.ts";
 /**
  * Names and addresses of the lab: one Docker network, two hosts, a VIP. Everything the lab creates
  * carries LAB_LABEL, and `lab down` removes exactly what carries it.
@@ -70,4 +71,25 @@ export const PG = {
 /** The libpq URI a client on the Docker host uses to reach the primary through the VIP. */
 export function vipUri(topology: Topology, database = "postgres"): string {
   return `postgresql://${PG.superuser}@${topology.vip}:${PG.port}/${database}`;
+}
+
+/** The lab as the host commands see it: the same ClusterSpec an inventory gives for production. */
+export function labCluster(topology: Topology): ClusterSpec {
+  return {
+    nodes: NODE_NAMES.map((name) => ({
+      name,
+      address: topology.nodes[name].address,
+      pgBin: PG.bin,
+      dataDir: PG.data,
+      port: PG.port,
+      socketDir: PG.socketDir,
+      logFile: PG.log,
+      osUser: PG.osUser,
+    })),
+    vip: { address: topology.vip, prefix: 24, device: "eth0" },
+    superuser: PG.superuser,
+    replicationUser: PG.replicationUser,
+    database: PG.database,
+    packages: ["postgresql-15", "postgresql-client-15"],
+  };
 }

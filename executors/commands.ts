@@ -78,10 +78,16 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
     status: pg(`${bin("pg_ctl")} status -D ${h.dataDir}`),
     installedVersion: root(`dpkg-query -W -f='\${Version}' ${c.packages[0]}`),
     vipShow: root(`ip -o -4 addr show dev ${c.vip.device}`),
+    /** Already stopped is done. */
     stop: (mode: StopMode, timeoutS: number) =>
-      pg(`${bin("pg_ctl")} stop -D ${h.dataDir} -m ${mode} -w -t ${timeoutS}`),
+      pg(
+        `if ${bin("pg_ctl")} status -D ${h.dataDir} >/dev/null; then ${bin("pg_ctl")} stop -D ${h.dataDir} -m ${mode} -w -t ${timeoutS}; fi`,
+      ),
+    /** Already running is done; on failure, the end of the server log says why. */
     start: (timeoutS: number) =>
-      pg(`${bin("pg_ctl")} start -D ${h.dataDir} -l ${h.logFile} -w -t ${timeoutS}`),
+      pg(
+        `${bin("pg_ctl")} status -D ${h.dataDir} >/dev/null || ${bin("pg_ctl")} start -D ${h.dataDir} -l ${h.logFile} -w -t ${timeoutS} || { tail -n 20 ${h.logFile} >&2; exit 1; }`,
+      ),
     upgrade: (version: string) =>
       root(
         `apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confold ${c.packages
@@ -96,10 +102,15 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
       pg(
         `${untranslated("pg_waldump")} -p ${h.dataDir}/pg_wal -t ${timeline} -s ${formatLsn(lsn)} -n 1`,
       ),
-    timelineHistory: (timeline: number) =>
-      pg(`cat ${h.dataDir}/pg_wal/${timeline.toString(16).toUpperCase().padStart(8, "0")}.history`),
+    /** The newest timeline history file: its timeline (the file name, hex), then its lines. */
+    latestTimelineHistory: pg(
+      `f=$(ls -1 ${h.dataDir}/pg_wal/*.history 2>/dev/null | sort | tail -n 1) && test -n "$f" && basename "$f" .history && cat "$f"`,
+    ),
     promote: (timeoutS: number) => pg(`${bin("pg_ctl")} promote -D ${h.dataDir} -w -t ${timeoutS}`),
-    vipDown: root(`ip addr del ${vip} dev ${c.vip.device}`),
+    /** Not bound is done. */
+    vipDown: root(
+      `if ip -o -4 addr show dev ${c.vip.device} | grep -q ' ${c.vip.address}/'; then ip addr del ${vip} dev ${c.vip.device}; fi`,
+    ),
     vipUp: (announce: boolean) =>
       root(
         `{ ip -o -4 addr show dev ${c.vip.device} | grep -q ' ${c.vip.address}/' || ip addr add ${vip} dev ${c.vip.device}; }` +
@@ -185,10 +196,20 @@ export function parseWalRecordEnd(text: string): Lsn {
   return Math.ceil((at + left) / 8) * 8;
 }
 
-/** The last line of a timeline history file: the fork that started `timeline`. */
-export function parseTimelineHistory(text: string, timeline: number): TimelineFork {
-  const lines = text.split("\n").filter((l) => /^\d+\s/.test(l.trim()));
-  const last = lines.at(-1)?.trim().split(/\s+/);
-  if (!last?.[1]) throw new Error(`no fork in the history of timeline ${timeline}`);
+/**
+ * latestTimelineHistory's output: the timeline (hex, the file's name), then the history lines;
+ * the last line is the fork that started that timeline.
+ */
+export function parseTimelineHistory(text: string): TimelineFork {
+  const [name, ...rest] = text.trim().split("\n");
+  const timeline = Number.parseInt(name ?? "", 16);
+  const last = rest
+    .filter((l) => /^\d+\s/.test(l.trim()))
+    .at(-1)
+    ?.trim()
+    .split(/\s+/);
+  if (!Number.isFinite(timeline) || !last?.[1]) {
+    throw new Error(`no timeline fork in: ${text.trim().slice(0, 200)}`);
+  }
   return { timeline, switchpoint: parseLsn(last[1]) };
 }

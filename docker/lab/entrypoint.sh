@@ -9,7 +9,10 @@ PGLOG=/var/log/postgresql/lab.log
 # A fenced node (an old primary taken out of service) must not come back on a container restart.
 FENCE=/var/lib/postgresql/15/lab.fenced
 
-mkdir -p /run/sshd /run/postgresql /var/log/postgresql
+mkdir -p /run/sshd /run/postgresql /var/log/postgresql /etc/pg-switchover
+# This host's own settings, outside the data directory so a base backup does not copy them:
+# cluster_name is how a write through the VIP tells which node committed it.
+echo "cluster_name = '$(hostname)'" > /etc/pg-switchover/node.conf
 chown postgres:postgres /run/postgresql /var/log/postgresql
 ssh-keygen -A >/dev/null
 /usr/sbin/sshd || echo "entrypoint: sshd did not start" >&2
