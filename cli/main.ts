@@ -9,6 +9,8 @@ Commands:
   simulate   run the plan against the simulator with injected faults, and check it
   bench      simulated switchovers with faults per second
   lab        the Docker lab: up, status, psql, down
+  rehearse   the whole switchover against the lab while a client writes, judged on the real data
+  run        execute the plan against the running lab (--lab)
 
 Exit codes: 0 ok, 1 a safety property violated, 2 unknown, 3 usage or environment error.`;
 
@@ -19,6 +21,8 @@ const commands: Record<string, () => Promise<Command>> = {
   simulate: async () => (await import("./simulate.ts")).runSimulate,
   bench: async () => (await import("./bench.ts")).runBench,
   lab: async () => (await import("./lab.ts")).runLab,
+  rehearse: async () => (await import("./rehearse.ts")).runRehearse,
+  run: async () => (await import("./run.ts")).runRun,
 };
 
 /** The one place errors become exit codes. */
@@ -38,15 +42,27 @@ async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof UsageError || e instanceof EnvironmentError || isEnvironmentError(e)) {
       process.stderr.write(`switchover ${name}: ${(e as Error).message}\n`);
-      return 3;
+      return (e as { interrupted?: boolean }).interrupted ? 130 : 3;
     }
     throw e;
   }
 }
 
 /** Errors of the lab's own kinds that mean "fix your environment", named by class. */
+const ENVIRONMENT_ERRORS = [
+  "DockerUnavailableError",
+  "BadVersionError",
+  "VersionUnavailableError",
+  "BaseImageError",
+  "ImageBuildError",
+  "LabNotRunningError",
+  "LabIncompleteError",
+  "PostgresCommandError",
+  "VipError",
+];
+
 function isEnvironmentError(e: unknown): boolean {
-  return e instanceof Error && ["DockerUnavailableError"].includes(e.name);
+  return e instanceof Error && ENVIRONMENT_ERRORS.includes(e.name);
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -7,6 +7,7 @@ import type {
   TimelineFork,
 } from "./executor.ts";
 import { formatLsn, parseLsn } from "./lsn.ts";
+import { SELECT_WRITES_SQL } from "./writes.ts";
 
 /**
  * The exact shell lines each operation runs on a host: one module for the Docker and the SSH
@@ -45,15 +46,26 @@ export function shellQuote(text: string): string {
   return `'${text.replaceAll("'", `'"'"'`)}'`;
 }
 
+/** "15.20-0+deb12u1" (dpkg) or "15.20 (Debian …)" (server_version) → "15.20". */
+export function shortVersion(debianOrServer: string): string {
+  return /^(\d+\.\d+)/.exec(debianOrServer.trim())?.[1] ?? debianOrServer.trim();
+}
+
 /** "15.20" → "15.20-0+deb12u1": the version apt-get pins on Debian bookworm. */
 export function debianVersion(version: string): string {
   return `${version}-0+deb12u1`;
 }
 
-/** One row of JSON from the local server: what each executor parses for replication status. */
+/**
+ * One row of JSON from the local server: what each executor parses for replication status.
+ * Timeline: a primary's current one is in its WAL file name (the checkpoint's may still be the
+ * old one just after a promotion); a standby's is the one it receives on.
+ */
 export const REPLICATION_SQL = `SELECT json_build_object(
   'inRecovery', pg_is_in_recovery(),
-  'timeline', (SELECT timeline_id FROM pg_control_checkpoint()),
+  'timeline', CASE WHEN pg_is_in_recovery()
+     THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver), (SELECT timeline_id FROM pg_control_checkpoint()))
+     ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
   'lsn', CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,
   'receiveLsn', pg_last_wal_receive_lsn(),
   'replayLsn', pg_last_wal_replay_lsn(),
@@ -62,14 +74,35 @@ export const REPLICATION_SQL = `SELECT json_build_object(
   'standbys', COALESCE((SELECT json_agg(json_build_object('client', COALESCE(application_name, client_addr::text),
      'state', state, 'sentLsn', sent_lsn, 'replayLsn', replay_lsn)) FROM pg_stat_replication), '[]'::json))`;
 
+/**
+ * Gratuitous ARP so neighbours (clients, routers) drop the VIP's old MAC. arping sends its first
+ * packet at once and the second a second later; the command returns once the first is out
+ * (arping still running after 50 ms), or with arping's failure.
+ */
+function announceVip(c: ClusterSpec): string {
+  return `{ arping -q -U -c 2 -I ${c.vip.device} ${c.vip.address} >/dev/null 2>&1 & a=$!; sleep 0.05; kill -0 $a 2>/dev/null || wait $a; }`;
+}
+
+/** REPLICATION_SQL's row: LSNs as PostgreSQL prints them (`X/Y`), null where they do not apply. */
+export interface ReplicationRow {
+  inRecovery: boolean;
+  timeline: number;
+  lsn: string | null;
+  receiveLsn: string | null;
+  replayLsn: string | null;
+  streaming: boolean;
+  receiverTimeline: number | null;
+  standbys: { client: string; state: string; sentLsn: string | null; replayLsn: string | null }[];
+}
+
 export function hostCommands(c: ClusterSpec, h: HostSpec) {
   const bin = (tool: string) => `${h.pgBin}/${tool}`;
   /** For tools whose output is parsed: untranslated, whatever the host's locale. */
   const untranslated = (tool: string) => `LC_ALL=C LANGUAGE= ${bin(tool)}`;
   const pg = (script: string): HostCommand => ({ user: "postgres", script });
   const root = (script: string): HostCommand => ({ user: "root", script });
-  const psql = (sql: string) =>
-    `${bin("psql")} -X -q -At -v ON_ERROR_STOP=1 -h ${h.socketDir} -p ${h.port} -U ${c.superuser} -d postgres -c ${shellQuote(sql)}`;
+  const psql = (sql: string, database = "postgres") =>
+    `${bin("psql")} -X -q -At -v ON_ERROR_STOP=1 -h ${h.socketDir} -p ${h.port} -U ${c.superuser} -d ${database} -c ${shellQuote(sql)}`;
   const vip = `${c.vip.address}/${c.vip.prefix}`;
   const conninfo = (up: HostSpec) =>
     `host=${up.address} port=${up.port} user=${c.replicationUser} application_name=${h.name}`;
@@ -95,7 +128,11 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
           .join(" ")}`,
       ),
     checkpoint: pg(psql("CHECKPOINT")),
+    /** One statement on the local server as the superuser; rows printed unaligned, one a line. */
+    sql: (statement: string) => pg(psql(statement)),
     replication: pg(psql(REPLICATION_SQL.replace(/\s+/g, " "))),
+    /** The ids of the rows clients wrote (see writes.ts), as one JSON array. */
+    writtenIds: pg(psql(SELECT_WRITES_SQL, c.database)),
     controlData: pg(`${untranslated("pg_controldata")} -D ${h.dataDir}`),
     /** The record at `lsn`, to read where it ends. */
     walRecord: (lsn: Lsn, timeline: number) =>
@@ -114,7 +151,7 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
     vipUp: (announce: boolean) =>
       root(
         `{ ip -o -4 addr show dev ${c.vip.device} | grep -q ' ${c.vip.address}/' || ip addr add ${vip} dev ${c.vip.device}; }` +
-          (announce ? ` && arping -U -c 2 -I ${c.vip.device} ${c.vip.address}` : ""),
+          (announce ? ` && ${announceVip(c)}` : ""),
       ),
     configureStandby: (upstream: HostSpec) =>
       pg(
@@ -126,7 +163,7 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
       pg(
         `${bin("pg_rewind")} -D ${h.dataDir} --source-server=${shellQuote(
           `host=${source.address} port=${source.port} user=${c.superuser} dbname=postgres`,
-        )} -P`,
+        )} -P 2>&1`,
       ),
     /** Into a new directory, verified, then swapped in; the replaced one is kept aside. */
     baseBackup: (source: HostSpec) =>
@@ -148,6 +185,11 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
 }
 
 export type HostCommands = ReturnType<typeof hostCommands>;
+
+/** vipShow's output: whether the VIP is bound on the device (what vipUp and vipDown test too). */
+export function vipBound(c: ClusterSpec, vipShowOutput: string): boolean {
+  return vipShowOutput.includes(` ${c.vip.address}/`);
+}
 
 /** pg_controldata's "key: value" lines, as the port's ControlData. */
 export function parseControlData(text: string): Omit<ControlData, "checkpointEndLsn"> {

@@ -112,6 +112,8 @@ export interface Executor {
   removeSetAside(node: NodeName, o?: CallOptions): Promise<Outcome>;
   /** Commits a probe row through the VIP or a node's own address; says who committed it. */
   probeWrite(target: NodeName | "vip", id: string, o?: CallOptions): Promise<Outcome<ProbeResult>>;
+  /** The ids of the rows clients wrote that this running node holds: what the checkers read. */
+  writtenIds(node: NodeName, o?: CallOptions): Promise<Outcome<{ ids: string[] }>>;
   /** The runbook's "tell the applications to reconnect": an operator-supplied hook. */
   notify(message: string, o?: CallOptions): Promise<Outcome>;
 }

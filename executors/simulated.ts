@@ -1,5 +1,5 @@
 import { type Clock, sleep } from "../simulation/clock.ts";
-import { lastEnd, replayedEnd, type SimNode } from "../simulation/model.ts";
+import { appliedWrites, lastEnd, replayedEnd, type SimNode } from "../simulation/model.ts";
 import type { World } from "../simulation/world.ts";
 import type {
   CallOptions,
@@ -234,6 +234,12 @@ class SimulatedHost implements HostOps {
     await sleep(this.clock, LATENCY);
     const w = this.world.write(target, id);
     return w.type === "ok" ? { ok: true, node: w.node } : fail(w.reason);
+  }
+
+  async writtenIds(name: NodeName): Promise<Outcome<{ ids: string[] }>> {
+    const n = await this._reach(name);
+    if (n.process !== "running") return fail(`${name}: not running`);
+    return { ok: true, ids: [...appliedWrites(n)] };
   }
 
   async notify(_message: string): Promise<Outcome> {

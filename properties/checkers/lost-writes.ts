@@ -28,6 +28,7 @@ export function checkLostWrites(ops: readonly ClientOp[], final: ClusterView): C
     return {
       kind: "lostWrite",
       verdict: "ok",
+      count: 0,
       detail: `all ${acked.length} acknowledged writes on ${where}`,
     };
   });
@@ -43,6 +44,7 @@ function lost(missing: readonly ClientOp[], where: string): CheckResult {
   return {
     kind: "lostWrite",
     verdict: "violated",
+    count: missing.length,
     detail: `${missing.length} acknowledged write(s) missing on ${where}: ${sample}${missing.length > 5 ? ", …" : ""}; first: ${first.id}, acknowledged by ${first.node ?? "?"} at ${Math.round(first.t)} ms ${via}`,
   };
 }

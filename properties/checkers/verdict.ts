@@ -8,6 +8,8 @@ export interface CheckResult {
   verdict: Verdict;
   /** Readable evidence: what was lost, when two primaries overlapped, where the run stopped. */
   detail: string;
+  /** How many instances were found (lost writes), when the checker counts them. */
+  count?: number;
 }
 
 /** A checker that throws has not decided anything: its verdict is `unknown`. */

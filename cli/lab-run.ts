@@ -1,0 +1,117 @@
+import { mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { connectDocker } from "../docker/engine.ts";
+import type { LabStatus } from "../docker/lab.ts";
+import { labTopology, PG } from "../docker/topology.ts";
+import { dockerExecutor } from "../executors/docker.ts";
+import { ensureWritesTable } from "../executors/writes.ts";
+import { productionTimeouts } from "../machines/context.ts";
+import { FileJournal } from "../machines/journal.ts";
+import { type RealRunReport, runAgainstCluster } from "../properties/real-run.ts";
+import { PLANS, type PlanName } from "../properties/scenario.ts";
+import { EnvironmentError } from "./args.ts";
+import { stepPrinter } from "./report.ts";
+
+export interface LabRunOptions {
+  plan: PlanName;
+  to: string;
+  /** Writes per second through the VIP during the run; none for `run --lab`. */
+  rate?: number;
+  journal?: string;
+  label: string;
+  signal: AbortSignal;
+}
+
+/** The standby may be this far behind when the run starts (pre-flight refuses beyond). */
+const MAX_LAG_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Runs a plan against the running lab through the Docker executor: the primary is the node
+ * holding the VIP, the standby the other one. The journal goes to `journal`, or to a new file
+ * under the temp directory, and is named on stderr so the run can be resumed or reported.
+ */
+export async function runOnLab(status: LabStatus, o: LabRunOptions): Promise<RealRunReport> {
+  const topology = labTopology();
+  const { primary, standby } = labPair(status);
+  const docker = await connectDocker();
+  const endpoint = {
+    host: topology.vip,
+    port: PG.port,
+    user: PG.superuser,
+    database: PG.database,
+  };
+  if (o.rate !== undefined) await withClient(endpoint, ensureWritesTable);
+  const journalPath = o.journal ?? newJournalPath(o.label);
+  process.stderr.write(
+    `${o.label}: ${o.plan} plan, ${primary} → ${standby}, journal ${journalPath}\n`,
+  );
+  const executor = dockerExecutor(docker, topology);
+  try {
+    return await runAgainstCluster({
+      executor,
+      spec: PLANS[o.plan],
+      primary,
+      standby,
+      targetVersion: o.to,
+      timeouts: productionTimeouts,
+      maxLagBytes: MAX_LAG_BYTES,
+      journal: new FileJournal(journalPath),
+      ...(o.rate !== undefined ? { workload: { endpoint, ratePerSec: o.rate } } : {}),
+      onStep: stepPrinter(o.label),
+      signal: o.signal,
+    });
+  } finally {
+    executor.close();
+  }
+}
+
+/** The primary is the node holding the VIP; the standby the other one. */
+export function labPair(status: LabStatus): { primary: string; standby: string } {
+  const primary = status.vip.holder;
+  const standby = status.nodes.find((n) => n.name !== primary)?.name;
+  if (!primary || !standby) {
+    throw new EnvironmentError(
+      `the lab has no single VIP holder (holders: ${status.vip.holders.join(", ") || "none"}): \`switchover lab up\` starts or repairs it`,
+    );
+  }
+  return { primary, standby };
+}
+
+function newJournalPath(label: string): string {
+  const dir = join(tmpdir(), "pg-switchover");
+  mkdirSync(dir, { recursive: true });
+  return join(dir, `${label}-${new Date().toISOString().replaceAll(":", "-")}.jsonl`);
+}
+
+async function withClient(
+  endpoint: pg.ClientConfig,
+  use: (c: pg.Client) => Promise<void>,
+): Promise<void> {
+  const client = new pg.Client({ ...endpoint, connectionTimeoutMillis: 5000, query_timeout: 5000 });
+  try {
+    await client.connect();
+    await use(client);
+  } catch (e) {
+    throw new EnvironmentError(
+      `cannot write through the VIP ${endpoint.host}: ${(e as Error).message}`,
+    );
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** Ctrl-C once: the run stops where it is and is still judged; twice: quit now. */
+export function interruptible(label: string): { signal: AbortSignal; release(): void } {
+  const controller = new AbortController();
+  const onInterrupt = () => {
+    if (controller.signal.aborted) process.exit(130);
+    process.stderr.write(
+      `${label}: interrupted: stopping the plan where it is, then checking the cluster (Ctrl-C again to quit now)\n`,
+    );
+    controller.abort();
+  };
+  process.on("SIGINT", onInterrupt);
+  return { signal: controller.signal, release: () => process.off("SIGINT", onInterrupt) };
+}

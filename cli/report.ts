@@ -1,0 +1,52 @@
+import type { Verdict } from "../properties/checkers/verdict.ts";
+import type { RealRunReport } from "../properties/real-run.ts";
+
+/** Exit code by verdict: 0 ok, 1 violated, 2 unknown. */
+export function exitCode(verdict: Verdict): number {
+  return verdict === "ok" ? 0 : verdict === "violated" ? 1 : 2;
+}
+
+/** Each step on stderr as it starts, with the time since the run began. */
+export function stepPrinter(label: string): (step: string) => void {
+  const start = Date.now();
+  return (step) => {
+    const s = ((Date.now() - start) / 1000).toFixed(1).padStart(6);
+    process.stderr.write(`${label}: ${s}s  ${step}\n`);
+  };
+}
+
+/** The report of a run against a real cluster, for a person. */
+export function renderReport(r: RealRunReport, workload: boolean): string {
+  const lines = [`plan ${r.plan}: ${r.status} in ${(r.planMs / 1000).toFixed(1)} s`, "", "steps:"];
+  const width = Math.max(...r.steps.map((s) => s.name.length), 4);
+  for (const s of r.steps) lines.push(`  ${s.name.padEnd(width)} ${ms(s.ms).padStart(9)}`);
+  lines.push("");
+  if (workload) {
+    lines.push(
+      `writes: ${r.acked} acknowledged, ${r.failed} failed, ${r.indeterminate} indeterminate; ` +
+        `lost: ${r.lostWrites ?? "unknown"}`,
+      `write outage (largest gap between acknowledged writes): ${ms(r.outageMs)}`,
+    );
+  }
+  if (r.rejoin) {
+    lines.push(`old primary rejoined: ${r.rejoin.method}, ${bytes(r.rejoin.bytesCopied)} copied`);
+  }
+  const versions = Object.entries(r.versions).map(([n, v]) => `${n} ${v}`);
+  lines.push(`versions: ${versions.join(", ") || "unknown"}; timeline ${r.timeline ?? "unknown"}`);
+  lines.push("", "checks:");
+  for (const c of r.checks) lines.push(`  ${c.kind.padEnd(10)} ${c.verdict.padEnd(8)} ${c.detail}`);
+  if (r.failure) lines.push("", `failed at ${r.failure.step}: ${r.failure.reason}`);
+  if (r.leftToDo.length > 0) lines.push("", "left to do:", ...r.leftToDo.map((l) => `  - ${l}`));
+  lines.push("", `verdict: ${r.verdict}`);
+  return `${lines.join("\n")}\n`;
+}
+
+function ms(n: number): string {
+  return n >= 10_000 ? `${(n / 1000).toFixed(1)} s` : `${Math.round(n)} ms`;
+}
+
+function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+}
