@@ -1,6 +1,7 @@
 import type Docker from "dockerode";
+import { labHost } from "./hosts.ts";
 import { sleep } from "./nodes.ts";
-import { dataDirFacts, PostgresCommandError, queryJson, startPostgres } from "./postgres.ts";
+import { dataDirFacts, PostgresCommandError, replication, startPostgres } from "./postgres.ts";
 import type { Progress } from "./progress.ts";
 import { cloneStandby, ensureUsersAndDatabase, initPrimary } from "./provision.ts";
 import { NODE_NAMES, type NodeName, PG, type Topology } from "./topology.ts";
@@ -20,12 +21,10 @@ interface NodeState {
 }
 
 async function observe(docker: Docker, topology: Topology, name: NodeName): Promise<NodeState> {
-  const container = topology.nodes[name].container;
-  const facts = await dataDirFacts(docker, container);
+  const host = labHost(topology, name);
+  const facts = await dataDirFacts(docker, host);
   const running = facts.hasData && facts.running;
-  const inRecovery = running
-    ? await queryJson<boolean>(docker, container, "select to_json(pg_is_in_recovery())")
-    : null;
+  const inRecovery = running ? (await replication(docker, host)).inRecovery : null;
   const configured = !facts.hasData ? null : facts.standbySignal ? "standby" : "primary";
   return { name, hasData: facts.hasData, running, inRecovery, configured, fenced: facts.fenced };
 }
@@ -53,10 +52,10 @@ export async function ensurePrimaryRunning(
   refuseTwoPrimaries(states, startable);
   for (const s of startable) {
     progress(`starting postgres on ${s.name} (${s.configured})`);
-    await startPostgres(docker, topology.nodes[s.name].container);
+    await startPostgres(docker, labHost(topology, s.name));
   }
   const primary = onlyPrimary(await observeAll(docker, topology));
-  await ensureUsersAndDatabase(docker, topology.nodes[primary].container);
+  await ensureUsersAndDatabase(docker, labHost(topology, primary));
   return primary;
 }
 
@@ -118,7 +117,7 @@ const describe = (s: NodeState) =>
         : "primary"
       : `stopped ${s.configured}${s.fenced ? ", fenced" : ""}`;
 
-/** Waits until the primary's pg_stat_replication shows the standby's address streaming. */
+/** Waits until the primary's pg_stat_replication shows the standby (by its name) streaming. */
 export async function waitForStreaming(
   docker: Docker,
   topology: Topology,
@@ -126,12 +125,12 @@ export async function waitForStreaming(
   standby: NodeName,
   progress: Progress,
 ): Promise<void> {
-  const address = topology.nodes[standby].address;
-  const sql = `select coalesce(json_agg(state), '[]') from pg_stat_replication where client_addr = '${address}'`;
+  const host = labHost(topology, primary);
   const started = performance.now();
   let states: string[] = [];
   while (performance.now() - started < STREAMING_DEADLINE_MS) {
-    states = await queryJson<string[]>(docker, topology.nodes[primary].container, sql);
+    const { standbys } = await replication(docker, host);
+    states = standbys.filter((s) => s.client === standby).map((s) => s.state);
     if (states.includes("streaming")) {
       progress(`${standby} streams from ${primary}`);
       return;

@@ -1,5 +1,6 @@
 import { PassThrough } from "node:stream";
 import type Docker from "dockerode";
+import type { HostCommand } from "../executors/commands.ts";
 
 /** What a command printed and how it ended. A non-zero exit code is data, not an error. */
 export interface ExecResult {
@@ -62,6 +63,26 @@ export async function execInContainer(
     stdout: stdout.text(),
     stderr: stderr.text(),
   };
+}
+
+/** Runs a host command (executors/commands.ts) in a container, as the command's user. */
+export function runHostCommand(
+  docker: Docker,
+  container: string,
+  cmd: HostCommand,
+  deadlineMs: number,
+): Promise<ExecResult> {
+  return execInContainer(docker, container, ["sh", "-c", cmd.script], {
+    user: cmd.user,
+    deadlineMs,
+  });
+}
+
+/** How a command that had to succeed ended instead, with the end of what it printed. */
+export function describeFailure(result: ExecResult, deadlineMs: number): string {
+  if (result.timedOut) return `did not finish within ${deadlineMs / 1000}s`;
+  const said = (result.stderr || result.stdout).trim().slice(-1500);
+  return `exited ${result.exitCode}${said ? `: ${said}` : ""}`;
 }
 
 function collect(): { sink: PassThrough; text: () => string } {

@@ -3,11 +3,12 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type Docker from "dockerode";
+import { debianVersion } from "../executors/commands.ts";
 import { type DebianArchives, readHostArchives } from "./apt-sources.ts";
 import { imageExists } from "./base-image.ts";
 import { runInImage } from "./exec.ts";
 import { followDockerStream, type Progress } from "./progress.ts";
-import { debianVersion, missingVersions } from "./versions.ts";
+import { missingVersions } from "./versions.ts";
 
 /** The lab image's build context: the Dockerfile and the scripts it copies. */
 export const LAB_CONTEXT = fileURLToPath(new URL("./lab/", import.meta.url));

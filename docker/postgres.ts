@@ -1,62 +1,50 @@
 import type Docker from "dockerode";
-import { type ExecResult, execInContainer } from "./exec.ts";
+import { type HostCommand, parseControlData, type ReplicationRow } from "../executors/commands.ts";
+import { describeFailure, runHostCommand } from "./exec.ts";
+import type { LabHost } from "./hosts.ts";
 import { PG } from "./topology.ts";
 
 /**
- * Postgres inside one lab host, driven the way a person on the host would: pg_ctl, initdb,
- * pg_basebackup and psql over the local socket, all as the OS user `postgres`.
+ * Postgres inside one lab host, driven by the host commands of executors/commands.ts (pg_ctl,
+ * psql over the local socket, pg_controldata), as the switchover itself drives it.
  */
 export class PostgresCommandError extends Error {
   override readonly name = "PostgresCommandError";
 }
 
 const SHORT_MS = 30_000;
+/** pg_ctl's own wait for the server to start (-t, seconds), and ours around it. */
+const START_WAIT_S = 120;
+const START_DEADLINE_MS = 150_000;
 
-/** Runs a shell script as `postgres` in the container. */
-export function asPostgres(
-  docker: Docker,
-  container: string,
-  script: string,
-  deadlineMs = SHORT_MS,
-): Promise<ExecResult> {
-  return execInContainer(docker, container, ["sh", "-c", script], {
-    user: PG.osUser,
-    deadlineMs,
-    workingDir: "/var/lib/postgresql",
-  });
-}
+/** A lab-only script (initdb, inspecting the data directory), run as `postgres` like the rest. */
+export const asPostgres = (script: string): HostCommand => ({ user: "postgres", script });
 
-/** Like asPostgres, but a non-zero exit or a timeout is an error naming `what`. */
-export async function mustAsPostgres(
+/** Runs a host command on `host`; a non-zero exit or a timeout is an error naming `what`. */
+export async function mustRun(
   docker: Docker,
-  container: string,
+  host: LabHost,
   what: string,
-  script: string,
+  cmd: HostCommand,
   deadlineMs = SHORT_MS,
 ): Promise<string> {
-  const result = await asPostgres(docker, container, script, deadlineMs);
+  const result = await runHostCommand(docker, host.container, cmd, deadlineMs);
   if (result.exitCode === 0) return result.stdout;
-  const how = result.timedOut
-    ? `did not finish within ${deadlineMs / 1000}s`
-    : `exited ${result.exitCode}`;
   throw new PostgresCommandError(
-    `${what} on ${container} ${how}: ${(result.stderr || result.stdout).trim().slice(-1500)}`,
+    `${what} on ${host.container} ${describeFailure(result, deadlineMs)}`,
   );
 }
 
-/** One psql command against the local server; output unaligned, tuples only. */
-export function psqlScript(sql: string, database = "postgres"): string {
-  return `psql -X -q -At -v ON_ERROR_STOP=1 -h ${PG.socketDir} -p ${PG.port} -U ${PG.superuser} -d ${database} -c ${shellQuote(sql)}`;
-}
-
 /** Runs a query returning one json value (one row, one column) and parses it. */
-export async function queryJson<T>(docker: Docker, container: string, sql: string): Promise<T> {
-  const out = await mustAsPostgres(docker, container, "psql", psqlScript(sql));
+export async function queryJson<T>(docker: Docker, host: LabHost, sql: string): Promise<T> {
+  const out = await mustRun(docker, host, "psql", host.commands.sql(sql));
   return JSON.parse(out.trim()) as T;
 }
 
-export function shellQuote(text: string): string {
-  return `'${text.replaceAll("'", `'"'"'`)}'`;
+/** The running server's replication facts, read as the switchover reads them. */
+export async function replication(docker: Docker, host: LabHost): Promise<ReplicationRow> {
+  const out = await mustRun(docker, host, "replication status", host.commands.replication);
+  return JSON.parse(out.trim()) as ReplicationRow;
 }
 
 /** What the files say about a node's server, in one exec (each exec costs a round trip). */
@@ -70,15 +58,15 @@ export interface DataDirFacts {
   fenced: boolean;
 }
 
-export async function dataDirFacts(docker: Docker, container: string): Promise<DataDirFacts> {
+export async function dataDirFacts(docker: Docker, host: LabHost): Promise<DataDirFacts> {
   const script = [
     `test -f ${PG.data}/PG_VERSION && echo hasData`,
-    `${PG.pgCtl} -D ${PG.data} status >/dev/null 2>&1 && echo running`,
+    `${host.commands.status.script} >/dev/null 2>&1 && echo running`,
     `test -e ${PG.data}/standby.signal && echo standbySignal`,
     `test -e ${PG.fenceMarker} && echo fenced`,
     "true",
   ].join("; ");
-  const out = await mustAsPostgres(docker, container, "inspecting the data directory", script);
+  const out = await mustRun(docker, host, "inspecting the data directory", asPostgres(script));
   const words = new Set(out.split(/\s+/));
   return {
     hasData: words.has("hasData"),
@@ -88,38 +76,22 @@ export async function dataDirFacts(docker: Docker, container: string): Promise<D
   };
 }
 
-export async function startPostgres(docker: Docker, container: string): Promise<void> {
-  await mustAsPostgres(
-    docker,
-    container,
-    "pg_ctl start",
-    `${PG.pgCtl} -D ${PG.data} -l ${PG.log} -w -t 120 start || { tail -n 20 ${PG.log} >&2; exit 1; }`,
-    150_000,
-  );
+export async function startPostgres(docker: Docker, host: LabHost): Promise<void> {
+  await mustRun(docker, host, "pg_ctl start", host.commands.start(START_WAIT_S), START_DEADLINE_MS);
 }
 
-/** pg_controldata as a field → value map (readable while the server is down). */
-export async function controlData(
-  docker: Docker,
-  container: string,
-): Promise<Record<string, string>> {
-  const out = await mustAsPostgres(
-    docker,
-    container,
-    "pg_controldata",
-    `${PG.bin}/pg_controldata -D ${PG.data}`,
-  );
-  const fields: Record<string, string> = {};
-  for (const line of out.split("\n")) {
-    const at = line.indexOf(":");
-    if (at > 0) fields[line.slice(0, at).trim()] = line.slice(at + 1).trim();
-  }
-  return fields;
+/** pg_controldata, parsed (readable while the server is down). */
+export async function controlData(docker: Docker, host: LabHost) {
+  return parseControlData(await mustRun(docker, host, "pg_controldata", host.commands.controlData));
 }
 
-/** The installed postgresql-15 package version, e.g. "15.18-0+deb12u1". */
-export async function packageVersion(docker: Docker, container: string): Promise<string | null> {
-  const format = ["$", "{Version}"].join(""); // dpkg-query's field syntax, not a JS placeholder
-  const result = await asPostgres(docker, container, `dpkg-query -W -f='${format}' postgresql-15`);
+/** The installed server package's version, e.g. "15.18-0+deb12u1"; null when dpkg has none. */
+export async function packageVersion(docker: Docker, host: LabHost): Promise<string | null> {
+  const result = await runHostCommand(
+    docker,
+    host.container,
+    host.commands.installedVersion,
+    SHORT_MS,
+  );
   return result.exitCode === 0 ? result.stdout.trim() : null;
 }

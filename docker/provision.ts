@@ -1,9 +1,14 @@
 import type Docker from "dockerode";
-import { mustAsPostgres, psqlScript, queryJson, shellQuote, startPostgres } from "./postgres.ts";
+import { shellQuote } from "../executors/commands.ts";
+import { type LabHost, labHost } from "./hosts.ts";
+import { asPostgres, mustRun, queryJson, startPostgres } from "./postgres.ts";
 import type { Progress } from "./progress.ts";
 import { type NodeName, PG, type Topology } from "./topology.ts";
 
-/** Creating the lab's servers: node1 by initdb as the primary, the other by pg_basebackup. */
+/**
+ * Creating the lab's servers: node1 by initdb as the primary, the other by the host commands'
+ * base backup (what a switchover runs to rebuild a standby).
+ */
 const BASEBACKUP_DEADLINE_MS = 10 * 60_000;
 
 /** Settings a switchover needs: replication, hot standby, and pg_rewind (wal_log_hints + checksums). */
@@ -39,14 +44,11 @@ export async function initPrimary(
   name: NodeName,
   progress: Progress,
 ) {
-  const container = topology.nodes[name].container;
+  const host = labHost(topology, name);
   const fresh = `${PG.data}.new`;
   progress(`initdb on ${name} (data checksums, so pg_rewind works)`);
   // Built aside and renamed at the end: a half-initialised directory never looks like data.
-  await mustAsPostgres(
-    docker,
-    container,
-    "initdb",
+  const initdb = asPostgres(
     [
       `rm -rf ${fresh}`,
       `${PG.bin}/initdb -D ${fresh} --data-checksums --auth=trust --encoding=UTF8 --locale=C.UTF-8 -U ${PG.superuser} >/dev/null`,
@@ -54,39 +56,40 @@ export async function initPrimary(
       `printf %s ${shellQuote(hbaRules(topology.subnet))} > ${fresh}/pg_hba.conf`,
       `mv ${fresh} ${PG.data}`,
     ].join(" && "),
-    120_000,
   );
+  await mustRun(docker, host, "initdb", initdb, 120_000);
   progress(`starting postgres on ${name} (primary)`);
-  await startPostgres(docker, container);
+  await startPostgres(docker, host);
 }
 
 /** The replication user and the `app` database, created when missing (an interrupted `up`). */
-export async function ensureUsersAndDatabase(docker: Docker, container: string): Promise<void> {
+export async function ensureUsersAndDatabase(docker: Docker, host: LabHost): Promise<void> {
   const user = PG.replicationUser;
-  await mustAsPostgres(
+  await mustRun(
     docker,
-    container,
+    host,
     "creating the replication user",
-    psqlScript(
+    host.commands.sql(
       `do $$ begin if not exists (select from pg_roles where rolname = '${user}') then ` +
         `create role ${user} with login replication; end if; end $$`,
     ),
   );
   const exists = await queryJson<boolean>(
     docker,
-    container,
+    host,
     `select to_json(exists (select from pg_database where datname = '${PG.database}'))`,
   );
   if (!exists) {
-    await mustAsPostgres(
+    await mustRun(
       docker,
-      container,
-      "creating database app",
-      psqlScript(`create database ${PG.database}`),
+      host,
+      `creating database ${PG.database}`,
+      host.commands.sql(`create database ${PG.database}`),
     );
   }
 }
 
+/** A standby of `primary` on a node without data, made as a switchover rebuilds one. */
 export async function cloneStandby(
   docker: Docker,
   topology: Topology,
@@ -94,21 +97,16 @@ export async function cloneStandby(
   primary: NodeName,
   progress: Progress,
 ) {
-  const container = topology.nodes[name].container;
-  const fresh = `${PG.data}.new`;
-  const conninfo = `host=${topology.nodes[primary].address} port=${PG.port} user=${PG.replicationUser} application_name=${name}`;
+  const host = labHost(topology, name);
+  const source = labHost(topology, primary).spec;
   progress(`pg_basebackup on ${name} from ${primary} (standby, streaming)`);
-  await mustAsPostgres(
+  await mustRun(
     docker,
-    container,
+    host,
     "pg_basebackup",
-    [
-      `rm -rf ${fresh}`,
-      `${PG.bin}/pg_basebackup -d ${shellQuote(conninfo)} -D ${fresh} -R -X stream -c fast`,
-      `mv ${fresh} ${PG.data}`,
-    ].join(" && "),
+    host.commands.baseBackup(source),
     BASEBACKUP_DEADLINE_MS,
   );
   progress(`starting postgres on ${name} (standby)`);
-  await startPostgres(docker, container);
+  await startPostgres(docker, host);
 }

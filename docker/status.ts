@@ -1,8 +1,10 @@
 import type Docker from "dockerode";
+import { shortVersion } from "../executors/commands.ts";
+import { formatLsn, parseLsn } from "../executors/lsn.ts";
+import { type LabHost, labHost } from "./hosts.ts";
 import { inspectContainer } from "./nodes.ts";
-import { controlData, dataDirFacts, packageVersion, queryJson } from "./postgres.ts";
+import { controlData, dataDirFacts, packageVersion, queryJson, replication } from "./postgres.ts";
 import { NODE_NAMES, type NodeName, type Topology, vipUri } from "./topology.ts";
-import { shortVersion } from "./versions.ts";
 import { vipHolders } from "./vip.ts";
 
 export interface NodeStatus {
@@ -38,25 +40,14 @@ export interface LabStatus {
   nodes: NodeStatus[];
 }
 
-interface LiveFacts {
-  inRecovery: boolean;
+/** What the lab shows beyond the replication facts the switchover reads. */
+interface ServerFacts {
   serverVersion: string;
-  timeline: number | null;
-  lsn: string | null;
-  receiveLsn: string | null;
   walReceiver: string | null;
 }
 
-// Timeline: a primary's current one is in its WAL file name (the checkpoint's may still be the old
-// one just after a promotion); a standby's is the one it receives on.
-const LIVE_SQL = `select json_build_object(
-  'inRecovery', pg_is_in_recovery(),
+const SERVER_SQL = `select json_build_object(
   'serverVersion', current_setting('server_version'),
-  'timeline', case when pg_is_in_recovery()
-    then coalesce((select received_tli from pg_stat_wal_receiver), (select timeline_id from pg_control_checkpoint()))
-    else ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int end,
-  'lsn', case when pg_is_in_recovery() then pg_last_wal_replay_lsn() else pg_current_wal_lsn() end,
-  'receiveLsn', pg_last_wal_receive_lsn(),
   'walReceiver', (select status from pg_stat_wal_receiver))`;
 
 export async function collectStatus(docker: Docker, topology: Topology): Promise<LabStatus> {
@@ -98,49 +89,50 @@ async function nodeStatus(docker: Docker, topology: Topology, name: NodeName): P
     walReceiver: null,
   };
   if (!status.running) return status;
-  status.packageVersion = await packageVersion(docker, container);
-  status.version = status.packageVersion ? shortVersion(status.packageVersion) : null;
-  const facts = await dataDirFacts(docker, container);
+  const host = labHost(topology, name);
+  const [installed, facts] = await Promise.all([
+    packageVersion(docker, host),
+    dataDirFacts(docker, host),
+  ]);
+  status.packageVersion = installed;
+  status.version = installed ? shortVersion(installed) : null;
   if (!facts.hasData) return { ...status, postgres: "no-data" };
-  if (facts.running) return { ...status, ...(await live(docker, container)) };
-  return { ...status, ...(await fromControlFile(docker, container, facts.standbySignal)) };
+  if (facts.running) return { ...status, ...(await live(docker, host)) };
+  return { ...status, ...(await fromControlFile(docker, host, facts.standbySignal)) };
 }
 
-async function live(docker: Docker, container: string): Promise<Partial<NodeStatus>> {
-  const facts = await queryJson<LiveFacts>(docker, container, LIVE_SQL);
+async function live(docker: Docker, host: LabHost): Promise<Partial<NodeStatus>> {
+  const [row, server] = await Promise.all([
+    replication(docker, host),
+    queryJson<ServerFacts>(docker, host, SERVER_SQL),
+  ]);
   return {
     postgres: "up",
-    role: facts.inRecovery ? "standby" : "primary",
-    version: shortVersion(facts.serverVersion),
-    timeline: facts.timeline,
-    lsn: facts.lsn,
-    receiveLsn: facts.inRecovery ? facts.receiveLsn : null,
-    walReceiver: facts.inRecovery ? facts.walReceiver : null,
+    role: row.inRecovery ? "standby" : "primary",
+    version: shortVersion(server.serverVersion),
+    timeline: row.timeline,
+    lsn: row.lsn,
+    receiveLsn: row.inRecovery ? row.receiveLsn : null,
+    walReceiver: row.inRecovery ? server.walReceiver : null,
   };
 }
 
 async function fromControlFile(
   docker: Docker,
-  container: string,
+  host: LabHost,
   standby: boolean,
 ): Promise<Partial<NodeStatus>> {
-  const control = await controlData(docker, container);
-  const timeline = Number(control["Latest checkpoint's TimeLineID"]);
+  const control = await controlData(docker, host);
   return {
     postgres: "down",
     role: standby ? "standby" : "primary",
-    timeline: Number.isFinite(timeline) ? timeline : null,
+    timeline: control.timeline,
     // Where the last checkpoint record starts: for a cleanly stopped server, its shutdown checkpoint.
-    lsn: control["Latest checkpoint location"] ?? null,
+    lsn: formatLsn(control.checkpointLsn),
   };
 }
 
-/** Bytes between two LSNs written as "X/Y" (hex high/low 32 bits). */
+/** Bytes between two LSNs written as "X/Y". */
 export function lsnDiff(ahead: string, behind: string): number {
-  return Number(lsnToBigInt(ahead) - lsnToBigInt(behind));
-}
-
-function lsnToBigInt(lsn: string): bigint {
-  const [hi, lo] = lsn.split("/");
-  return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
+  return parseLsn(ahead) - parseLsn(behind);
 }

@@ -1,3 +1,5 @@
+import { debianVersion } from "../executors/commands.ts";
+
 /**
  * PostgreSQL 15 point releases as the lab names them ("15.18") and as Debian bookworm packages them
  * ("15.18-0+deb12u1"). Debian ships 15.18 in bookworm and 15.20 in bookworm-security.
@@ -28,16 +30,6 @@ export function checkUpgradePath(
   if (b.minor <= a.minor)
     return { ok: false, reason: `--to ${to} must be newer than --from ${from}` };
   return { ok: true };
-}
-
-/** "15.18" → "15.18-0+deb12u1", the version string apt-get pins. */
-export function debianVersion(version: string): string {
-  return `${version}-0+deb12u1`;
-}
-
-/** "15.20-0+deb12u1" → "15.20"; also accepts server_version strings like "15.20 (Debian …)". */
-export function shortVersion(debianOrServer: string): string {
-  return /^(\d+\.\d+)/.exec(debianOrServer.trim())?.[1] ?? debianOrServer.trim();
 }
 
 /** The Debian versions of `wanted` missing from `available` (apt-cache madison output). */

@@ -6,7 +6,8 @@ import { connectDocker, DockerUnavailableError } from "../docker/engine.ts";
 import { type LabStatus, labDown, labStatus, labUp } from "../docker/lab.ts";
 import { lsnDiff } from "../docker/status.ts";
 import { LAB_LABEL, labTopology } from "../docker/topology.ts";
-import { checkUpgradePath, debianVersion } from "../docker/versions.ts";
+import { checkUpgradePath } from "../docker/versions.ts";
+import { debianVersion } from "../executors/commands.ts";
 
 /**
  * Integration tests against the real lab (Docker, Debian packages, PostgreSQL 15).
