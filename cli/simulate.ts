@@ -1,7 +1,7 @@
 import type { CheckKind } from "../properties/checkers/verdict.ts";
 import type { PlanName } from "../properties/scenario.ts";
 import { type SimulateReport, simulate } from "../properties/simulate.ts";
-import { choice, intOption, parse } from "./args.ts";
+import { choice, intOption, parse, UsageError } from "./args.ts";
 import { progressLine } from "./progress.ts";
 
 export const simulateHelp = `switchover simulate — run the plan against the simulator with injected faults
@@ -35,17 +35,28 @@ export async function runSimulate(argv: string[]): Promise<number> {
   const plan = choice<PlanName>(values.plan, "plan", ["verified", "seed"], "verified");
   const runs = intOption(values.runs, "runs", 1000, 1);
   const seed = intOption(values.seed, "seed", Math.floor(Math.random() * 2 ** 31));
+  const path = pathOption(values.path);
   const progress = progressLine(`simulate ${plan}`);
+  // A replay runs the one scenario of its path, not --runs of them.
+  const total = path ? "" : `/${runs}`;
   const report = await simulate({
     plan,
     runs,
     seed,
-    ...(values.path ? { path: values.path } : {}),
-    onProgress: (done, violations) => progress(`${done}/${runs} scenarios, ${violations} violated`),
+    ...(path ? { path } : {}),
+    onProgress: (done, violations) => progress(`${done}${total} scenarios, ${violations} violated`),
   });
   progress.done();
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : render(report));
   return report.violations > 0 ? 1 : report.unknown > 0 ? 2 : 0;
+}
+
+/** fast-check's path: run indices and shrink steps, colon-separated, as `replay:` prints it. */
+function pathOption(value: string | undefined): string | undefined {
+  if (value === undefined || /^\d+(:\d+)*$/.test(value)) return value;
+  throw new UsageError(
+    `--path must be the path a counterexample printed (e.g. 12:0:3), not "${value}"`,
+  );
 }
 
 function help(text: string): number {
