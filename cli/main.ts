@@ -28,9 +28,13 @@ const commands: Record<string, () => Promise<Command>> = {
 /** The one place errors become exit codes. */
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+  if (name === undefined) {
+    process.stderr.write("switchover: missing command (see switchover --help)\n");
+    return 3;
+  }
+  if (name === "--help" || name === "-h" || name === "help") {
     process.stdout.write(`${usage}\n`);
-    return name === undefined ? 3 : 0;
+    return 0;
   }
   const load = commands[name];
   if (!load) {
@@ -44,7 +48,11 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`switchover ${name}: ${(e as Error).message}\n`);
       return (e as { interrupted?: boolean }).interrupted ? 130 : 3;
     }
-    throw e;
+    // A bug, not a verdict: nothing was decided, so "unknown", with what a bug report needs.
+    process.stderr.write(
+      `switchover ${name}: unexpected failure: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+    );
+    return 2;
   }
 }
 
@@ -59,6 +67,7 @@ const ENVIRONMENT_ERRORS = [
   "LabIncompleteError",
   "PostgresCommandError",
   "VipError",
+  "ReplayPathError",
 ];
 
 function isEnvironmentError(e: unknown): boolean {

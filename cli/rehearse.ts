@@ -1,4 +1,4 @@
-import { labDown, labUp } from "../docker/lab.ts";
+import { labDown, labStatus, labUp } from "../docker/lab.ts";
 import { toStderr } from "../docker/progress.ts";
 import { checkUpgradePath, DEFAULT_FROM, DEFAULT_TO } from "../docker/versions.ts";
 import type { PlanName } from "../properties/scenario.ts";
@@ -50,15 +50,16 @@ export async function runRehearse(argv: string[]): Promise<number> {
   const progress = toStderr("rehearse");
   const interrupt = interruptible("rehearse");
   try {
-    let status = await labUp({ from, to }, progress, interrupt.signal);
-    const off = status.nodes.filter((n) => n.version !== from);
+    // A lab already switched over is spent: a rehearsal starts from --from on both nodes.
+    const before = await labStatus();
+    const off = before.nodes.filter((n) => n.version !== null && n.version !== from);
     if (off.length > 0) {
       progress(
         `the lab runs ${off.map((n) => `${n.name} ${n.version}`).join(", ")}, not ${from}: recreating it`,
       );
       await labDown(progress);
-      status = await labUp({ from, to }, progress, interrupt.signal);
     }
+    const status = await labUp({ from, to }, progress, interrupt.signal);
     const report = await runOnLab(status, {
       plan,
       to,

@@ -23,6 +23,8 @@ export class ImageBuildError extends Error {
 interface BuildInputs {
   baseImage: string;
   from: string;
+  /** The version a switchover upgrades to: its packages are downloaded into the image. */
+  to: string;
   archives: DebianArchives;
 }
 
@@ -37,7 +39,10 @@ export function labImageTags(inputs: BuildInputs): { apt: string; lab: string } 
   }
   hash.update(JSON.stringify([inputs.baseImage, inputs.archives.mirror, inputs.archives.security]));
   const aptHash = hash.copy().digest("hex").slice(0, 12);
-  const labHash = hash.update(debianVersion(inputs.from)).digest("hex").slice(0, 12);
+  const labHash = hash
+    .update(`${debianVersion(inputs.from)}\0${debianVersion(inputs.to)}`)
+    .digest("hex")
+    .slice(0, 12);
   return {
     apt: `pg-switchover/apt:bookworm-${aptHash}`,
     lab: `pg-switchover/lab:${inputs.from}-${labHash}`,
@@ -80,6 +85,7 @@ export async function ensureTarget(
       DEBIAN_MIRROR: inputs.archives.mirror,
       DEBIAN_SECURITY: inputs.archives.security,
       PG_VERSION: debianVersion(inputs.from),
+      PG_TARGET_VERSION: debianVersion(inputs.to),
     },
     labels: { [IMAGE_LABEL]: target },
     rm: true,
@@ -115,7 +121,7 @@ export async function ensureLabImage(
   progress: Progress,
   signal?: AbortSignal,
 ): Promise<string> {
-  const inputs = { baseImage, from: versions.from, archives: hostArchives() };
+  const inputs = { baseImage, ...versions, archives: hostArchives() };
   const tags = labImageTags(inputs);
   const haveLab = await imageExists(docker, tags.lab);
   const probeImage = haveLab ? tags.lab : tags.apt;

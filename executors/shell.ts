@@ -8,7 +8,9 @@ import {
   parseControlData,
   parseTimelineHistory,
   parseWalRecordEnd,
+  type ReplicationRow,
   shortVersion,
+  vipBound,
 } from "./commands.ts";
 import type {
   CallOptions,
@@ -156,7 +158,7 @@ export function shellExecutor(o: ShellExecutorOptions): Executor {
         ok: true,
         running: pgctl.code === 0,
         version: shortVersion(version.stdout),
-        vipBound: vip.stdout.includes(` ${o.cluster.vip.address}/`),
+        vipBound: vipBound(o.cluster, vip.stdout),
       };
     },
     stopPostgres: (name, mode, opts) =>
@@ -286,18 +288,8 @@ function failure(name: NodeName, what: string, r: CommandResult): string {
   return `${name}: ${what} exited ${r.code}${said ? `: ${said}` : ""}`;
 }
 
-interface RawReplication {
-  inRecovery: boolean;
-  timeline: number;
-  lsn: string | null;
-  receiveLsn: string | null;
-  replayLsn: string | null;
-  streaming: boolean;
-  standbys: { client: string; state: string; sentLsn: string | null; replayLsn: string | null }[];
-}
-
 function parseReplication(stdout: string): ReplicationStatus {
-  const raw = JSON.parse(stdout) as RawReplication;
+  const raw = JSON.parse(stdout) as ReplicationRow;
   const lsn = (v: string | null) => (v === null ? null : parseLsn(v));
   return {
     inRecovery: raw.inRecovery,

@@ -36,7 +36,9 @@ function short(id: string): string {
 
 function label(e: Graph["edges"][number]): string {
   const t = e.label.text;
-  const guard = (e.transition as { guard?: { type?: string } }).guard?.type;
+  // XState keeps a named guard as its name, an inline or parameterised one as { type }.
+  const g = (e.transition as { guard?: string | { type?: string } }).guard;
+  const guard = typeof g === "string" ? g : g?.type;
   if (t.startsWith("xstate.done.actor")) return guard ? `done [${guard}]` : "done";
   if (t.startsWith("xstate.error.actor")) return "error";
   if (t.startsWith("xstate.after.")) return `after ${t.split(".")[2]}`;

@@ -32,8 +32,9 @@ export class History {
     return this.ops.filter((o) => o.type === "ok");
   }
 
+  /** The clients' writes of one type; the plan's own probes are not counted. */
   count(type: OpType): number {
-    return this.ops.reduce((n, o) => n + (o.type === type ? 1 : 0), 0);
+    return this.ops.reduce((n, o) => n + (o.type === type && !o.probe ? 1 : 0), 0);
   }
 
   /** The longest time between two consecutive acknowledged writes: the outage clients felt. */

@@ -99,13 +99,14 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
   };
   if (o.path) {
     // Replaying one counterexample: fast-check finds it by its path.
-    await fc.check(
+    const replay = await fc.check(
       fc.asyncProperty(arb, async (s) => {
         tally(await runScenario(s, o.spec));
         return true;
       }),
-      { seed: o.seed, numRuns: 1, path: o.path },
+      { seed: o.seed, numRuns: 1, path: o.path, endOnFailure: true },
     );
+    if (replay.failed) throw new ReplayPathError(o.seed, o.path, replay.errorInstance);
   } else {
     await inPool(fc.sample(arb, { seed: o.seed, numRuns: o.runs }), CONCURRENCY, async (s) =>
       tally(await runScenario(s, o.spec)),
@@ -129,6 +130,16 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
     scenariosPerSecond: Math.round(count / seconds),
     counterexample,
   };
+}
+
+/** `--path` does not lead anywhere from `--seed`: it was printed for another seed or plan. */
+export class ReplayPathError extends Error {
+  override readonly name = "ReplayPathError";
+  constructor(seed: number, path: string, cause: unknown) {
+    super(`--path ${path} names no scenario of seed ${seed} (copy both from the same report)`, {
+      cause,
+    });
+  }
 }
 
 /** The counterexample shown is of the worst kind found: a lost write tells more than a hang. */

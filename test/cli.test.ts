@@ -211,9 +211,7 @@ describe.concurrent("bad usage exits 3 with one line on stderr saying what is wr
     expect((await switchover([])).code).toBe(3);
   });
 
-  // cli/main.ts prints the whole usage on stdout and nothing on stderr when the command is
-  // missing. Once it writes one line to stderr instead, this fails: make it an `it`.
-  it.fails("a missing command is named on stderr, with nothing on stdout", async () => {
+  it("a missing command is named on stderr, with nothing on stdout", async () => {
     const exit = await switchover([]);
     expect(exit.stdout).toBe("");
     expect(exit.stderr.trimEnd().split("\n")).toHaveLength(1);

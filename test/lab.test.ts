@@ -2,12 +2,12 @@ import Docker from "dockerode";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findArchives, parseDeb822, parseOneLine } from "../docker/apt-sources.ts";
-import { connectDocker, DockerUnavailableError } from "../docker/engine.ts";
 import { type LabStatus, labDown, labStatus, labUp } from "../docker/lab.ts";
 import { lsnDiff } from "../docker/status.ts";
 import { LAB_LABEL, labTopology } from "../docker/topology.ts";
 import { checkUpgradePath } from "../docker/versions.ts";
 import { debianVersion } from "../executors/commands.ts";
+import { labEnvironment } from "./support/lab-env.ts";
 
 /**
  * Integration tests against the real lab (Docker, Debian packages, PostgreSQL 15).
@@ -20,23 +20,7 @@ const VERSIONS = { from: "15.18", to: "15.20" };
 const topology = labTopology();
 const progress = (line: string) => process.stderr.write(`  lab: ${line}\n`);
 
-async function engineProblem(): Promise<string | null> {
-  try {
-    await connectDocker();
-    return null;
-  } catch (err) {
-    if (err instanceof DockerUnavailableError) return err.message;
-    throw err;
-  }
-}
-
-const problem = await engineProblem();
-const inCi = process.env.CI === "true";
-if (problem && !inCi) {
-  process.stderr.write(
-    `\n*** lab integration tests SKIPPED: ${problem}\n*** (under CI=true this fails)\n\n`,
-  );
-}
+const { skip, problem } = await labEnvironment("lab integration tests");
 
 describe("lab helpers (no Docker needed)", () => {
   it("reads the bookworm and bookworm-security archives from deb822 sources", () => {
@@ -75,7 +59,7 @@ describe("lab helpers (no Docker needed)", () => {
   });
 });
 
-describe.skipIf(problem !== null && !inCi)("lab (real containers)", () => {
+describe.skipIf(skip)("lab (real containers)", () => {
   let status: LabStatus;
 
   beforeAll(async () => {

@@ -1,0 +1,95 @@
+import { execFile } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { connectDocker } from "../docker/engine.ts";
+import { labStatus } from "../docker/lab.ts";
+import { LAB_LABEL } from "../docker/topology.ts";
+import type { RealRunReport } from "../properties/real-run.ts";
+import { labEnvironment } from "./support/lab-env.ts";
+
+/**
+ * The whole switchover against the real lab, as a user runs it: `switchover rehearse` (15.18 →
+ * 15.20 with apt-get while a client writes through the VIP), `run --lab`, and the classic
+ * runbook for comparison. Each rehearsal starts from a fresh lab at 15.18.
+ */
+const MINUTE = 60_000;
+const { skip } = await labEnvironment("rehearsal tests");
+
+function switchover(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ["bin/switchover.js", ...args],
+      { timeout: 15 * MINUTE, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+async function report(args: string[]): Promise<RealRunReport> {
+  const r = await switchover(args);
+  if (r.code !== 0) process.stderr.write(r.stderr.slice(-4000));
+  expect(r.code).toBe(0);
+  return JSON.parse(r.stdout) as RealRunReport;
+}
+
+describe.skipIf(skip)("rehearsal against the lab (real PostgreSQL 15.18 → 15.20)", () => {
+  it(
+    "verified plan: no write lost, both nodes on 15.20, timeline 2, the old primary rejoined directly and streams",
+    async () => {
+      const r = await report(["rehearse", "--json", "--keep"]);
+      expect(r).toMatchObject({
+        plan: "verified",
+        status: "done",
+        verdict: "ok",
+        lostWrites: 0,
+        versions: { node1: "15.20", node2: "15.20" },
+        timeline: 2,
+        rejoin: { method: "direct", bytesCopied: 0 },
+      });
+      expect(r.acked).toBeGreaterThan(1000);
+      expect(r.steps.map((s) => s.name)).toEqual(
+        expect.arrayContaining(["upgradeStandby", "waitStandbyReplayed", "promoteStandby"]),
+      );
+      const lab = await labStatus();
+      expect(lab.vip.holder).toBe("node2");
+      const node = (name: string) => lab.nodes.find((n) => n.name === name);
+      expect(node("node2")).toMatchObject({ role: "primary", timeline: 2, version: "15.20" });
+      expect(node("node1")).toMatchObject({
+        role: "standby",
+        walReceiver: "streaming",
+        timeline: 2,
+        version: "15.20",
+      });
+    },
+    15 * MINUTE,
+  );
+
+  it(
+    "run --lab switches the upgraded pair back without the built-in client",
+    async () => {
+      const r = await report(["run", "--lab", "--yes", "--json"]);
+      expect(r).toMatchObject({ status: "done", verdict: "ok", timeline: 3, acked: 0 });
+      expect((await labStatus()).vip.holder).toBe("node1");
+    },
+    10 * MINUTE,
+  );
+
+  it(
+    "seed plan (the classic runbook): rejoins by a full base backup; lab down leaves nothing",
+    async () => {
+      const r = await report(["rehearse", "--json", "--plan", "seed"]);
+      expect(r).toMatchObject({ plan: "seed", status: "done", timeline: 2 });
+      expect(r.rejoin?.method).toBe("baseBackup");
+      expect(r.rejoin?.bytesCopied).toBeGreaterThan(1024 * 1024);
+      const docker = await connectDocker();
+      const filters = { label: [`${LAB_LABEL}=1`] };
+      expect(await docker.listContainers({ all: true, filters })).toEqual([]);
+      expect(await docker.listNetworks({ filters })).toEqual([]);
+      expect((await docker.listVolumes({ filters })).Volumes ?? []).toEqual([]);
+    },
+    15 * MINUTE,
+  );
+});
