@@ -9,6 +9,7 @@ import {
   type HostSpec,
   hostCommands,
   parseControlData,
+  parseTimelineHistory,
   parseWalRecordEnd,
   shellQuote,
 } from "../executors/commands.ts";
@@ -220,6 +221,17 @@ describe.skipIf(problem !== null && !inCi)("host commands on real PostgreSQL 15"
     const r = await run(p.controlData, german);
     expect(r.code).toBe(0);
     expect(parseControlData(r.out)).toMatchObject({ state: "in production" });
+  });
+
+  it("promote returns once the standby accepts writes, on the next timeline, which latestTimelineHistory names", async () => {
+    expect((await run(s.promote(30))).code).toBe(0);
+    expect((await sql(standby, "SELECT pg_is_in_recovery()")).trim()).toBe("f");
+    const fork = parseTimelineHistory(await ok(s.latestTimelineHistory));
+    expect(fork.timeline).toBe(2);
+    expect((await run(s.stop("fast", 30))).code).toBe(0);
+    expect(existsSync(join(standby.dataDir, "postmaster.pid"))).toBe(false);
+    expect((await run(s.status)).code).toBe(3);
+    expect((await run(s.stop("fast", 30))).code).toBe(0);
   });
 
   it("parseWalRecordEnd gives where the record ends, also across WAL page boundaries", async () => {
