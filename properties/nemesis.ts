@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import type { CallOptions, Executor, NodeName } from "../executors/executor.ts";
-import type { PlanSpec } from "../machines/spec.ts";
+import { branchesOf, FINAL_STATES, type PlanSpec } from "../machines/spec.ts";
 import { CLIENT, type World } from "../simulation/world.ts";
 
 /**
@@ -60,6 +60,19 @@ export function faultArbitrary(spec: PlanSpec): fc.Arbitrary<Fault> {
       at,
       downMs: fc.integer({ min: 0, max: 5000 }),
     }),
+  );
+}
+
+/**
+ * The step whose success ends the run, when it does not retry: a fault striking there lands
+ * after the plan has checked its work, and no plan can answer for it. Faults are dropped there.
+ */
+export function closingStep(spec: PlanSpec, step: string): boolean {
+  const s = spec.steps[step];
+  return (
+    s !== undefined &&
+    !s.retry &&
+    branchesOf(s).every((b) => (FINAL_STATES as readonly string[]).includes(b.target))
   );
 }
 
@@ -158,7 +171,8 @@ export class WorldNemesis {
 export class CommandFaults {
   private pending: "fails" | "hangs" | null = null;
 
-  arm(kind: "fails" | "hangs"): void {
+  /** Arms the next call's fault; null disarms (the run is over). */
+  arm(kind: "fails" | "hangs" | null): void {
     this.pending = kind;
   }
 

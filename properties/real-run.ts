@@ -30,6 +30,18 @@ export interface RealRunOptions {
   onStep?: (step: string, context: PlanContext) => void;
   /** Ctrl-C: the plan stops where it is (its journal stays), the checkers still look. */
   signal?: AbortSignal;
+  /** Faults struck while the plan runs; healed once it has ended, before the checkers look. */
+  nemesis?: RunNemesis;
+}
+
+/** A fault injector driven by the run: see properties/lab-nemesis.ts. */
+export interface RunNemesis {
+  /** The plan's executor, through which a step's command is made to fail or hang. */
+  wrap(x: Executor): Executor;
+  /** Each step as it starts: faults aimed at it are scheduled. */
+  onStep(step: string): void;
+  /** The run has ended: nothing strikes any more, and every fault still in force ends. */
+  heal(): Promise<void>;
 }
 
 export interface RealRunReport {
@@ -70,7 +82,12 @@ export async function runAgainstCluster(o: RealRunOptions): Promise<RealRunRepor
   const origin = Date.now();
   const nodes = [o.primary, o.standby];
   const history = new History();
-  const executor = journaled(o.executor, o.journal, systemClock);
+  const nemesis = o.nemesis;
+  const executor = journaled(
+    nemesis ? nemesis.wrap(o.executor) : o.executor,
+    o.journal,
+    systemClock,
+  );
   const observations: RoleObservation[] = [];
   const sampler = sample(o.executor, nodes, origin, observations);
   const workload = o.workload
@@ -93,7 +110,10 @@ export async function runAgainstCluster(o: RealRunOptions): Promise<RealRunRepor
         history,
         probeId: () => `r${origin.toString(36)}-probe${probes++}`,
       },
-      ...(o.onStep ? { onStep: o.onStep } : {}),
+      onStep: (step: string, context: PlanContext) => {
+        nemesis?.onStep(step);
+        o.onStep?.(step, context);
+      },
     },
     {
       primary: o.primary,
@@ -111,6 +131,8 @@ export async function runAgainstCluster(o: RealRunOptions): Promise<RealRunRepor
   const planMs = Date.now() - origin;
   if (ended === "interrupted") run.kill();
   await workload?.stop();
+  // Healed while the sampler still looks: what a healed fault brings back is judged too.
+  await nemesis?.heal();
   await sampler.stop();
   const final = await settled(o.executor, nodes);
   const context = ended === "interrupted" ? null : ended.context;
