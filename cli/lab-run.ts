@@ -7,9 +7,9 @@ import type { LabStatus } from "../docker/lab.ts";
 import { labTopology, PG } from "../docker/topology.ts";
 import { dockerExecutor } from "../executors/docker.ts";
 import { ensureWritesTable } from "../executors/writes.ts";
-import { productionTimeouts } from "../machines/context.ts";
+import { productionTimeouts, type Timeouts } from "../machines/context.ts";
 import { FileJournal } from "../machines/journal.ts";
-import { type RealRunReport, runAgainstCluster } from "../properties/real-run.ts";
+import { type RealRunReport, type RunNemesis, runAgainstCluster } from "../properties/real-run.ts";
 import { PLANS, type PlanName } from "../properties/scenario.ts";
 import { EnvironmentError } from "./args.ts";
 import { stepPrinter } from "./report.ts";
@@ -22,6 +22,10 @@ export interface LabRunOptions {
   journal?: string;
   label: string;
   signal: AbortSignal;
+  /** The plan's deadlines (default: production's). */
+  timeouts?: Timeouts;
+  /** Faults struck during the run (fault rehearsals). */
+  nemesis?: RunNemesis;
 }
 
 /** The standby may be this far behind when the run starts (pre-flight refuses beyond). */
@@ -55,12 +59,13 @@ export async function runOnLab(status: LabStatus, o: LabRunOptions): Promise<Rea
       primary,
       standby,
       targetVersion: o.to,
-      timeouts: productionTimeouts,
+      timeouts: o.timeouts ?? productionTimeouts,
       maxLagBytes: MAX_LAG_BYTES,
       journal: new FileJournal(journalPath),
       ...(o.rate !== undefined ? { workload: { endpoint, ratePerSec: o.rate } } : {}),
       onStep: stepPrinter(o.label),
       signal: o.signal,
+      ...(o.nemesis ? { nemesis: o.nemesis } : {}),
     });
   } finally {
     executor.close();

@@ -3,6 +3,7 @@ import { toStderr } from "../docker/progress.ts";
 import { checkUpgradePath, DEFAULT_FROM, DEFAULT_TO } from "../docker/versions.ts";
 import type { PlanName } from "../properties/scenario.ts";
 import { choice, intOption, parse, UsageError } from "./args.ts";
+import { runFaultRehearsals } from "./fault-rehearse.ts";
 import { interruptible, runOnLab } from "./lab-run.ts";
 import { exitCode, renderReport } from "./report.ts";
 
@@ -10,6 +11,7 @@ export const rehearseHelp = `switchover rehearse — the whole switchover agains
 
 Usage: switchover rehearse [--from ${DEFAULT_FROM}] [--to ${DEFAULT_TO}] [--rate 200] [--plan verified|seed]
                            [--keep] [--journal FILE] [--json]
+       switchover rehearse --faults N [--seed S] [--plan verified|seed] [--json]
 
 Brings the lab up at --from (reusing a running lab that is at --from; a lab already upgraded is
 recreated), starts a client writing unique ids through the VIP at --rate per second, runs the
@@ -25,6 +27,11 @@ Options:
   --keep           leave the lab up afterwards (default: \`lab down\` once judged)
   --journal FILE   where the run's journal goes (default: a new file under the temp directory)
   --json           one JSON object on stdout
+  --faults N       N rehearsals, each on a fresh lab with one fault drawn from its seed (a crash,
+                   a container down or frozen, a partition, throttled replication, a failed
+                   upgrade, a command failing or hanging), healed before the checkers look
+  --seed S         the first case's seed (default 1); case i uses S+i, so a failing case
+                   replays alone with --faults 1 --seed <its seed>
 Exit: 0 ok, 1 a safety property violated, 2 unknown, 3 usage or environment error, 130 interrupted.`;
 
 export async function runRehearse(argv: string[]): Promise<number> {
@@ -36,6 +43,8 @@ export async function runRehearse(argv: string[]): Promise<number> {
     keep: { type: "boolean" },
     journal: { type: "string" },
     json: { type: "boolean" },
+    faults: { type: "string" },
+    seed: { type: "string" },
   });
   if (values.help) {
     process.stdout.write(`${rehearseHelp}\n`);
@@ -47,6 +56,12 @@ export async function runRehearse(argv: string[]): Promise<number> {
   if (!path.ok) throw new UsageError(path.reason);
   const plan = choice<PlanName>(values.plan, "plan", ["verified", "seed"], "verified");
   const rate = intOption(values.rate, "rate", 200, 1);
+  if (values.faults !== undefined || values.seed !== undefined) {
+    const faults = intOption(values.faults, "faults", 1, 1);
+    const seed = intOption(values.seed, "seed", 1);
+    const keep = values.keep ?? false;
+    return runFaultRehearsals({ plan, faults, seed, from, to, rate, keep }, values.json ?? false);
+  }
   const progress = toStderr("rehearse");
   const interrupt = interruptible("rehearse");
   try {

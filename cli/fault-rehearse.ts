@@ -1,0 +1,209 @@
+import { connectDocker } from "../docker/engine.ts";
+import { labDown, labUp } from "../docker/lab.ts";
+import { type Progress, toStderr } from "../docker/progress.ts";
+import { labTopology, NODE_NAMES, type NodeName } from "../docker/topology.ts";
+import type { CheckKind, Verdict } from "../properties/checkers/verdict.ts";
+import { drawLabFault, LAB_FAULT_TIMEOUTS } from "../properties/lab-faults.ts";
+import {
+  describeLabFault,
+  type LabFault,
+  LabNemesis,
+  type Struck,
+} from "../properties/lab-nemesis.ts";
+import type { RealRunReport } from "../properties/real-run.ts";
+import { PLANS, type PlanName } from "../properties/scenario.ts";
+import { EnvironmentError } from "./args.ts";
+import { interruptible, labPair, runOnLab } from "./lab-run.ts";
+
+export interface FaultRehearsalOptions {
+  plan: PlanName;
+  /** How many rehearsals; case i runs the fault drawn from seed + i. */
+  faults: number;
+  seed: number;
+  from: string;
+  to: string;
+  rate: number;
+  keep: boolean;
+  signal: AbortSignal;
+  progress: Progress;
+}
+
+export interface FaultCase {
+  /** `rehearse --faults 1 --seed <seed>` replays this case. */
+  seed: number;
+  fault: LabFault;
+  description: string;
+  /** What the nemesis did, and in which step. */
+  struck: Struck[];
+  status: RealRunReport["status"];
+  verdict: Verdict;
+  lostWrites: number | null;
+  splitBrain: boolean;
+  outageMs: number;
+  violations: Array<{ kind: CheckKind; detail: string }>;
+  report: RealRunReport;
+}
+
+export interface FaultRehearsalReport {
+  plan: PlanName;
+  runs: number;
+  seed: number;
+  violations: number;
+  unknown: number;
+  byKind: Record<CheckKind, number>;
+  cases: FaultCase[];
+}
+
+/**
+ * N rehearsals, each on a fresh lab at --from with one fault drawn from its seed, each judged by
+ * the same checkers as a plain rehearsal. Faults heal when the run ends (and on any failure)
+ * before the checkers look; the lab goes down at the end unless --keep.
+ */
+export async function rehearseWithFaults(o: FaultRehearsalOptions): Promise<FaultRehearsalReport> {
+  const spec = PLANS[o.plan];
+  const byKind: Record<CheckKind, number> = { lostWrite: 0, splitBrain: 0, stuck: 0 };
+  const cases: FaultCase[] = [];
+  for (let i = 0; i < o.faults && !o.signal.aborted; i++) {
+    const seed = o.seed + i;
+    const fault = drawLabFault(seed, spec);
+    const description = describeLabFault(fault);
+    o.progress(`case ${i + 1}/${o.faults}, seed ${seed}: ${description}`);
+    // A fresh lab for every case: whatever the last fault left behind goes with it.
+    await labDown(o.progress);
+    const status = await labUp({ from: o.from, to: o.to }, o.progress, o.signal);
+    const nemesis = new LabNemesis(
+      await connectDocker(),
+      labTopology(),
+      labRoles(labPair(status)),
+      spec,
+      [fault],
+    );
+    let report: RealRunReport;
+    try {
+      report = await runOnLab(status, {
+        plan: o.plan,
+        to: o.to,
+        rate: o.rate,
+        label: `seed-${seed}`,
+        signal: o.signal,
+        timeouts: LAB_FAULT_TIMEOUTS,
+        nemesis,
+      });
+    } finally {
+      await nemesis.heal();
+    }
+    const violations = report.checks
+      .filter((c) => c.verdict === "violated")
+      .map((c) => ({ kind: c.kind, detail: c.detail }));
+    for (const v of violations) byKind[v.kind]++;
+    cases.push({
+      seed,
+      fault,
+      description,
+      struck: nemesis.log,
+      status: report.status,
+      verdict: report.verdict,
+      lostWrites: report.lostWrites,
+      splitBrain: violations.some((v) => v.kind === "splitBrain"),
+      outageMs: report.outageMs,
+      violations,
+      report,
+    });
+    o.progress(`case ${i + 1}/${o.faults}, seed ${seed}: ${report.status}, ${report.verdict}`);
+  }
+  if (!o.keep && !o.signal.aborted) await labDown(o.progress);
+  return {
+    plan: o.plan,
+    runs: cases.length,
+    seed: o.seed,
+    violations: cases.filter((c) => c.verdict === "violated").length,
+    unknown: cases.filter((c) => c.verdict === "unknown").length,
+    byKind,
+    cases,
+  };
+}
+
+function labRoles(pair: {
+  primary: string;
+  standby: string;
+}): Record<"primary" | "standby", NodeName> {
+  const node = (name: string): NodeName => {
+    const n = NODE_NAMES.find((x) => x === name);
+    if (!n) throw new EnvironmentError(`the lab has no node "${name}"`);
+    return n;
+  };
+  return { primary: node(pair.primary), standby: node(pair.standby) };
+}
+
+/** `rehearse --faults N`: the rehearsals, their table (or JSON), an exit code by the worst verdict. */
+export async function runFaultRehearsals(
+  o: Omit<FaultRehearsalOptions, "signal" | "progress">,
+  json: boolean,
+): Promise<number> {
+  const interrupt = interruptible("rehearse");
+  try {
+    const r = await rehearseWithFaults({
+      ...o,
+      signal: interrupt.signal,
+      progress: toStderr("rehearse"),
+    });
+    process.stdout.write(json ? `${JSON.stringify(r, null, 2)}\n` : renderFaultRehearsals(r));
+    if (interrupt.signal.aborted) return 130;
+    return r.violations > 0 ? 1 : r.unknown > 0 || r.runs === 0 ? 2 : 0;
+  } finally {
+    interrupt.release();
+  }
+}
+
+/** The summary table, then each failing case with the command that replays it. */
+export function renderFaultRehearsals(r: FaultRehearsalReport): string {
+  const rows = r.cases.map((c) => [
+    String(c.seed),
+    c.description,
+    c.struck
+      .map((s) => `${s.outcome === "struck" ? "" : `${s.outcome.split(":")[0]} `}${s.step}`)
+      .join(", ") || "not reached",
+    c.status,
+    c.verdict,
+    c.lostWrites === null ? "?" : String(c.lostWrites),
+    c.splitBrain ? "yes" : "no",
+    `${(c.outageMs / 1000).toFixed(1)} s`,
+  ]);
+  const head = [
+    "seed",
+    "fault",
+    "struck in",
+    "outcome",
+    "verdict",
+    "lost",
+    "split-brain",
+    "outage",
+  ];
+  const widths = head.map((h, i) =>
+    Math.max(h.length, ...rows.map((row) => (row[i] ?? "").length)),
+  );
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join("  ")
+      .trimEnd();
+  const lines = [
+    `plan ${r.plan}: ${r.runs} fault rehearsals from seed ${r.seed}`,
+    "",
+    line(head),
+    ...rows.map(line),
+  ];
+  const kinds = Object.entries(r.byKind)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(", ");
+  lines.push("", `violations: ${r.violations} (${kinds}); unknown: ${r.unknown}`);
+  for (const c of r.cases.filter((c) => c.verdict !== "ok")) {
+    lines.push("", `seed ${c.seed} (${c.verdict}): ${c.description}`);
+    for (const v of c.violations) lines.push(`  ${v.kind}: ${v.detail}`);
+    if (c.report.failure)
+      lines.push(`  failed at ${c.report.failure.step}: ${c.report.failure.reason}`);
+    lines.push(`  replay: switchover rehearse --plan ${r.plan} --faults 1 --seed ${c.seed}`);
+  }
+  lines.push("", `verdict: ${r.violations > 0 ? "violated" : r.unknown > 0 ? "unknown" : "ok"}`);
+  return `${lines.join("\n")}\n`;
+}
