@@ -1,0 +1,70 @@
+import { execFile } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import type { FaultRehearsalReport } from "../cli/fault-rehearse.ts";
+import { drawLabFault } from "../properties/lab-faults.ts";
+import { PLANS } from "../properties/scenario.ts";
+import { labEnvironment } from "./support/lab-env.ts";
+
+/**
+ * The verified plan under real faults in the lab, as a user runs it: `switchover rehearse
+ * --faults 6 --seed CORPUS_SEED`, six rehearsals from a fresh lab at 15.18, each with one fault
+ * (a crash, a partition and a hang among them, at different steps), healed before the checkers
+ * look. The larger corpus is `switchover rehearse --faults 12 --seed 1`.
+ */
+const MINUTE = 60_000;
+const CORPUS_SEED = 1024;
+const CASES = 6;
+const { skip } = await labEnvironment("fault rehearsal tests");
+
+describe("the CI corpus", () => {
+  it("covers a crash, a partition and a hang, each at a different step", () => {
+    const faults = Array.from({ length: CASES }, (_, i) =>
+      drawLabFault(CORPUS_SEED + i, PLANS.verified),
+    );
+    const kinds = faults.map((f) => f.kind);
+    expect(kinds).toEqual(expect.arrayContaining(["crash", "partition", "commandHangs"]));
+    expect(new Set(faults.map((f) => f.at.step)).size).toBe(CASES);
+  });
+});
+
+describe.skipIf(skip)("fault rehearsals against the lab (verified plan)", () => {
+  it(
+    "six faults, six fresh labs: every fault struck, no violation, each run done or validly aborted",
+    async () => {
+      const r = await rehearse(["--faults", String(CASES), "--seed", String(CORPUS_SEED)]);
+      expect(r).toMatchObject({ plan: "verified", runs: CASES, violations: 0, unknown: 0 });
+      expect(r.byKind).toEqual({ lostWrite: 0, splitBrain: 0, stuck: 0 });
+      for (const c of r.cases) {
+        expect(
+          c.struck.map((s) => s.outcome),
+          c.description,
+        ).toContain("struck");
+        expect(["done", "aborted"]).toContain(c.status);
+        expect(c.verdict, c.description).toBe("ok");
+        expect(c.lostWrites).toBe(0);
+        expect(c.report.acked).toBeGreaterThan(100);
+      }
+    },
+    CASES * 4 * MINUTE,
+  );
+});
+
+async function rehearse(args: string[]): Promise<FaultRehearsalReport> {
+  const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      ["bin/switchover.js", "rehearse", "--json", ...args],
+      { timeout: CASES * 4 * MINUTE, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+  if (r.code !== 0) process.stderr.write(r.stderr.slice(-6000));
+  expect(r.stdout, r.stderr.slice(-2000)).not.toBe("");
+  const report = JSON.parse(r.stdout) as FaultRehearsalReport;
+  if (r.code !== 0) process.stderr.write(`${JSON.stringify(report.cases.map((c) => c.struck))}\n`);
+  expect(r.code).toBe(0);
+  return report;
+}
