@@ -12,6 +12,7 @@ import {
 } from "../properties/lab-nemesis.ts";
 import type { RealRunReport } from "../properties/real-run.ts";
 import { PLANS, type PlanName } from "../properties/scenario.ts";
+import type { SimulateReport } from "../properties/simulate.ts";
 import { EnvironmentError } from "./args.ts";
 import { interruptible, labPair, runOnLab } from "./lab-run.ts";
 
@@ -44,15 +45,11 @@ export interface FaultCase {
   report: RealRunReport;
 }
 
-export interface FaultRehearsalReport {
-  plan: PlanName;
-  runs: number;
-  seed: number;
-  violations: number;
-  unknown: number;
-  byKind: Record<CheckKind, number>;
-  cases: FaultCase[];
-}
+/** The simulator's summary (plan, runs, seed, violations, unknown, byKind), with the cases. */
+export type FaultRehearsalReport = Pick<
+  SimulateReport,
+  "plan" | "runs" | "seed" | "violations" | "unknown" | "byKind"
+> & { cases: FaultCase[] };
 
 /**
  * N rehearsals, each on a fresh lab at --from with one fault drawn from its seed, each judged by

@@ -10,6 +10,7 @@ Commands:
   bench      simulated switchovers with faults per second
   lab        the Docker lab: up, status, psql, down
   rehearse   the whole switchover against the lab while a client writes, judged on the real data
+  compare    the same real faults on both plans, side by side, with an HTML report of timelines
   run        execute the plan against the running lab (--lab)
 
 Exit codes: 0 ok, 1 a safety property violated, 2 unknown, 3 usage or environment error.`;
@@ -22,6 +23,7 @@ const commands: Record<string, () => Promise<Command>> = {
   bench: async () => (await import("./bench.ts")).runBench,
   lab: async () => (await import("./lab.ts")).runLab,
   rehearse: async () => (await import("./rehearse.ts")).runRehearse,
+  compare: async () => (await import("./compare.ts")).runCompare,
   run: async () => (await import("./run.ts")).runRun,
 };
 

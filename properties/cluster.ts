@@ -27,6 +27,9 @@ export interface RoleObservation {
   t: number;
   primaries: NodeName[];
   vipHolders: NodeName[];
+  /** The nodes whose server answered, and each node's package version ("?" when unknown). */
+  running?: NodeName[];
+  versions?: Record<NodeName, string>;
 }
 
 export function runningPrimaries(c: ClusterView): NodeView[] {

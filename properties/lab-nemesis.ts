@@ -56,6 +56,8 @@ const LOCK_PID = "/run/pg-switchover-nemesis-dpkg-lock.pid";
 export interface Struck {
   /** ms since the nemesis was made. */
   t: number;
+  /** When (ms since the epoch): a run's timeline places it by its own origin. */
+  at: number;
   /** The step the plan was in when the fault struck (or was dropped). */
   step: string;
   fault: string;
@@ -119,7 +121,7 @@ export class LabNemesis implements RunNemesis {
 
   private record(f: LabFault, outcome: string): void {
     const fault = describeLabFault(f);
-    this.log.push({ t: Date.now() - this.origin, step: this.step, fault, outcome });
+    this.log.push({ t: Date.now() - this.origin, at: Date.now(), step: this.step, fault, outcome });
   }
 
   private async strike(f: LabFault): Promise<void> {
@@ -206,6 +208,7 @@ export class LabNemesis implements RunNemesis {
       } catch (e) {
         this.log.push({
           t: Date.now() - this.origin,
+          at: Date.now(),
           step: this.step,
           fault: key,
           outcome: `heal failed: ${e instanceof Error ? e.message : String(e)}`,

@@ -34,6 +34,8 @@ export async function observeRoles(
     t,
     primaries: seen.filter((s) => s.replication?.inRecovery === false).map((s) => s.name),
     vipHolders: seen.filter((s) => s.vip).map((s) => s.name),
+    running: seen.filter((s) => s.running).map((s) => s.name),
+    versions: Object.fromEntries(seen.map((s) => [s.name, s.version])),
   };
 }
 

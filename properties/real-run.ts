@@ -13,6 +13,7 @@ import { type CheckResult, guarded, overall, type Verdict } from "./checkers/ver
 import type { ClusterView, RoleObservation } from "./cluster.ts";
 import { History } from "./history.ts";
 import { observeCluster, observeRoles } from "./observe-cluster.ts";
+import { type RunTimeline, runTimeline } from "./timeline.ts";
 import { startWorkload } from "./workload.ts";
 
 export interface RealRunOptions {
@@ -65,6 +66,8 @@ export interface RealRunReport {
   leftToDo: string[];
   /** Wall time of the plan itself (ms). */
   planMs: number;
+  /** The nodes, the client's writes and the gaps over time (compare's HTML report). */
+  overTime: RunTimeline;
 }
 
 /** How often the split-brain sampler looks at both nodes while the plan runs. */
@@ -176,6 +179,7 @@ export async function runAgainstCluster(o: RealRunOptions): Promise<RealRunRepor
           ? leftToDo(context)
           : [`the run was interrupted in ${run.step()}: resume it from its journal`],
     planMs,
+    overTime: runTimeline(origin, o.journal.entries(), observations, history.ops),
   };
 }
 
