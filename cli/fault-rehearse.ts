@@ -29,6 +29,13 @@ export interface FaultRehearsalOptions {
   progress: Progress;
 }
 
+/**
+ * A run not ended after this long is stopped and judged as stuck: a hung command in the seed
+ * plan's wait without a deadline never ends. The verified plan's longest path under one fault
+ * (a hung upgrade, then retries until `persist`) takes ~3 minutes.
+ */
+const RUN_BOUND_MS = 5 * 60_000;
+
 export interface FaultCase {
   /** `rehearse --faults 1 --seed <seed>` replays this case. */
   seed: number;
@@ -36,7 +43,8 @@ export interface FaultCase {
   description: string;
   /** What the nemesis did, and in which step. */
   struck: Struck[];
-  status: RealRunReport["status"];
+  /** `stuck`: the plan had not ended after RUN_BOUND_MS (the runbook's unbounded wait). */
+  status: RealRunReport["status"] | "stuck";
   verdict: Verdict;
   lostWrites: number | null;
   splitBrain: boolean;
@@ -82,7 +90,8 @@ export async function rehearseWithFaults(o: FaultRehearsalOptions): Promise<Faul
         to: o.to,
         rate: o.rate,
         label: `seed-${seed}`,
-        signal: o.signal,
+        // Stopped like a Ctrl-C when it runs past the bound: then judged, as stuck.
+        signal: AbortSignal.any([o.signal, AbortSignal.timeout(RUN_BOUND_MS)]),
         timeouts: LAB_FAULT_TIMEOUTS,
         nemesis,
       });
@@ -98,7 +107,7 @@ export async function rehearseWithFaults(o: FaultRehearsalOptions): Promise<Faul
       fault,
       description,
       struck: nemesis.log,
-      status: report.status,
+      status: report.status === "interrupted" && !o.signal.aborted ? "stuck" : report.status,
       verdict: report.verdict,
       lostWrites: report.lostWrites,
       splitBrain: violations.some((v) => v.kind === "splitBrain"),
