@@ -11,7 +11,8 @@ Commands:
   lab        the Docker lab: up, status, psql, down
   rehearse   the whole switchover against the lab while a client writes, judged on the real data
   compare    the same real faults on both plans, side by side, with an HTML report of timelines
-  run        execute the plan against the running lab (--lab)
+  run        execute the plan against a pair over SSH (--inventory), or the lab (--lab)
+  report     render what a run's journal says happened
 
 Exit codes: 0 ok, 1 a safety property violated, 2 unknown, 3 usage or environment error.`;
 
@@ -25,6 +26,7 @@ const commands: Record<string, () => Promise<Command>> = {
   rehearse: async () => (await import("./rehearse.ts")).runRehearse,
   compare: async () => (await import("./compare.ts")).runCompare,
   run: async () => (await import("./run.ts")).runRun,
+  report: async () => (await import("./journal-report.ts")).runReportCommand,
 };
 
 /** The one place errors become exit codes. */
@@ -70,6 +72,10 @@ const ENVIRONMENT_ERRORS = [
   "PostgresCommandError",
   "VipError",
   "ReplayPathError",
+  "InventoryError",
+  "HostKeyError",
+  "SshConnectError",
+  "RunLockedError",
 ];
 
 function isEnvironmentError(e: unknown): boolean {

@@ -41,7 +41,7 @@ export function renderReport(r: RealRunReport, workload: boolean): string {
   return `${lines.join("\n")}\n`;
 }
 
-function ms(n: number): string {
+export function ms(n: number): string {
   return n >= 10_000 ? `${(n / 1000).toFixed(1)} s` : `${Math.round(n)} ms`;
 }
 

@@ -5,10 +5,20 @@ import type { PlanName } from "../properties/scenario.ts";
 import { choice, parse, UsageError } from "./args.ts";
 import { interruptible, labPair, runOnLab } from "./lab-run.ts";
 import { exitCode, renderReport } from "./report.ts";
+import { runInventory } from "./run-inventory.ts";
 
 export const runHelp = `switchover run — execute the plan against a real pair
 
-Usage: switchover run --lab [--to ${DEFAULT_TO}] [--plan verified|seed] [--yes] [--journal FILE] [--json]
+Usage: switchover run --inventory FILE [--dry-run] [--yes] [--journal FILE] [--accept-new-host-keys] [--json]
+       switchover run --inventory FILE --resume JOURNAL [--yes] [--json]
+       switchover run --lab [--to ${DEFAULT_TO}] [--plan verified|seed] [--yes] [--journal FILE] [--json]
+
+--inventory runs the verified plan against the pair an inventory (YAML) describes, over SSH:
+pre-flight first, as a checklist (reachability with host keys checked against known_hosts,
+roles, streaming and lag, versions, the VIP, free disk, what makes a shutdown hang or a rejoin
+fail); any [FAIL] stops before anything changes. --dry-run then prints every command per host,
+as the SSH channel receives it, and changes nothing. --resume continues a run whose process died,
+from its journal, once the cluster as it is now matches where the journal stopped.
 
 --lab runs the plan against the running Docker lab (\`switchover lab up\`) through the Docker
 executor, without the built-in client: write through the VIP yourself meanwhile (\`switchover lab
@@ -16,6 +26,10 @@ status\` prints its URI) and see what your application sees. The primary is the 
 VIP. Nothing changes before you confirm, unless --yes.
 
 Options:
+  --inventory FILE the pair, over SSH (\`switchover lab up\` writes one for the lab)
+  --dry-run        pre-flight, then the commands per host; nothing changes
+  --resume JOURNAL continue the run of that journal (with the same --inventory)
+  --accept-new-host-keys  trust a host key seen for the first time, and add it to known_hosts
   --lab            against the Docker lab
   --to 15.N        version to upgrade both nodes to (default ${DEFAULT_TO})
   --plan P         verified (default) or seed (the classic runbook)
@@ -27,6 +41,10 @@ Exit: 0 ok, 1 a safety property violated, 2 unknown, 3 usage or environment erro
 export async function runRun(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     lab: { type: "boolean" },
+    inventory: { type: "string" },
+    "dry-run": { type: "boolean" },
+    resume: { type: "string" },
+    "accept-new-host-keys": { type: "boolean" },
     to: { type: "string" },
     plan: { type: "string" },
     yes: { type: "boolean" },
@@ -37,7 +55,30 @@ export async function runRun(argv: string[]): Promise<number> {
     process.stdout.write(`${runHelp}\n`);
     return 0;
   }
-  if (!values.lab) throw new UsageError("say where to run: --lab (the Docker lab)");
+  if (values.inventory !== undefined) {
+    if (values.lab) throw new UsageError("--lab and --inventory: choose one");
+    if (values.resume && (values["dry-run"] || values.journal))
+      throw new UsageError("--resume continues its own journal: no --dry-run or --journal with it");
+    const r = await runInventory({
+      inventory: values.inventory,
+      dryRun: values["dry-run"] ?? false,
+      acceptNewHostKeys: values["accept-new-host-keys"] ?? false,
+      confirm: (q) => (values.yes ? Promise.resolve(true) : confirm(q)),
+      ...(values.journal ? { journal: values.journal } : {}),
+      ...(values.resume ? { resume: values.resume } : {}),
+    });
+    if (r.kind === "printed") return r.code;
+    process.stdout.write(
+      values.json ? `${JSON.stringify(r.report, null, 2)}\n` : renderReport(r.report, false),
+    );
+    return r.report.status === "interrupted" ? 130 : exitCode(r.report.verdict);
+  }
+  if (values.resume || values["dry-run"])
+    throw new UsageError("--resume and --dry-run need --inventory");
+  if (!values.lab)
+    throw new UsageError(
+      "say where to run: --inventory FILE (a pair over SSH) or --lab (the Docker lab)",
+    );
   const to = values.to ?? DEFAULT_TO;
   const version = parsePostgresVersion(to);
   if (!version.ok) throw new UsageError(`--to: ${version.reason}`);

@@ -3,6 +3,7 @@ import { ensureBaseImage } from "./base-image.ts";
 import { ensurePrimaryRunning, ensureStandbyStreaming } from "./cluster.ts";
 import { connectDocker } from "./engine.ts";
 import { ensureLabImage } from "./image.ts";
+import { ensureLabSsh, removeLabSsh } from "./lab-ssh.ts";
 import { ensureLabNetwork, removeLabNetworks } from "./network.ts";
 import { ensureNodeRunning, removeLabContainers, removeLabVolumes } from "./nodes.ts";
 import { type Progress, silent } from "./progress.ts";
@@ -63,6 +64,7 @@ export async function labUp(
     );
   }
   const status = await collectStatus(docker, topology);
+  await ensureLabSsh(docker, topology, status, versions.to, progress);
   progress(`lab is up: primary ${status.vip.holder ?? "?"}, VIP ${vipUri(topology)}`);
   return status;
 }
@@ -131,6 +133,7 @@ export async function labDown(progress: Progress = silent): Promise<LabDownRepor
   for (const n of networks) progress(`removed network ${n}`);
   const volumes = await removeLabVolumes(docker);
   for (const v of volumes) progress(`removed volume ${v}`);
+  removeLabSsh(progress);
   return { containers, networks, volumes };
 }
 

@@ -194,6 +194,15 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
           `mv ${h.dataDir}.new ${h.dataDir}`,
         ].join(" && "),
       ),
+    /** Pre-flight: bytes free on the data directory's filesystem. */
+    freeBytes: pg(`df -P -B1 ${h.dataDir} | awk 'NR==2 {print $4}'`),
+    /** Pre-flight: whether apt can install the target version (read-only). */
+    targetAvailable: (version: string) =>
+      root(
+        c.packages
+          .map((p) => `apt-cache show ${p}=${debianVersion(version)} >/dev/null`)
+          .join(" && "),
+      ),
     removeDataDir: pg(`rm -Rf ${h.dataDir}`),
     removeSetAside: pg(`rm -Rf ${h.dataDir}.old`),
   };

@@ -1,9 +1,9 @@
 import type { Executor, NodeName } from "../executors/executor.ts";
 import { journaled } from "../executors/journaled.ts";
 import type { Endpoint } from "../executors/writes.ts";
-import { leftToDo, type PlanContext, type Timeouts } from "../machines/context.ts";
+import { leftToDo, type PlanContext, type PlanInput, type Timeouts } from "../machines/context.ts";
 import { type Journal, type StepRecord, stepsFromJournal } from "../machines/journal.ts";
-import { startRun } from "../machines/run.ts";
+import { type RunHandle, type RunOptions, resumeRun, startRun } from "../machines/run.ts";
 import type { PlanSpec } from "../machines/spec.ts";
 import { systemClock } from "../simulation/clock.ts";
 import { checkLostWrites } from "./checkers/lost-writes.ts";
@@ -31,6 +31,8 @@ export interface RealRunOptions {
   onStep?: (step: string, context: PlanContext) => void;
   /** Ctrl-C: the plan stops where it is (its journal stays), the checkers still look. */
   signal?: AbortSignal;
+  /** Continue a run whose process died, at the step reconciled from its journal. */
+  resume?: { step: string; context: PlanContext };
   /** Faults struck while the plan runs; healed once it has ended, before the checkers look. */
   nemesis?: RunNemesis;
 }
@@ -103,7 +105,8 @@ export async function runAgainstCluster(o: RealRunOptions): Promise<RealRunRepor
       })
     : null;
   let probes = 0;
-  const run = startRun(
+  const run = begin(
+    o,
     {
       spec: o.spec,
       journal: o.journal,
@@ -181,6 +184,11 @@ export async function runAgainstCluster(o: RealRunOptions): Promise<RealRunRepor
     planMs,
     overTime: runTimeline(origin, o.journal.entries(), observations, history.ops),
   };
+}
+
+/** A fresh run, or one resumed where its journal stopped (`run --resume`). */
+function begin(o: RealRunOptions, r: RunOptions, input: PlanInput): RunHandle {
+  return o.resume ? resumeRun(r, o.resume.step, o.resume.context) : startRun(r, input);
 }
 
 /** Samples roles every SAMPLE_EVERY_MS until stopped; a failed look is skipped, not guessed. */

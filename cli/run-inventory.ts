@@ -1,0 +1,210 @@
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { HostSpec } from "../executors/commands.ts";
+import { type Inventory, loadInventory } from "../executors/inventory/load.ts";
+import { type CheckItem, gatherFacts, judge, renderChecklist } from "../executors/preflight.ts";
+import { remoteCommand, type SshExecutor, sshExecutor } from "../executors/ssh.ts";
+import { stateDir } from "../executors/state-dir.ts";
+import { initialContext, type PlanContext } from "../machines/context.ts";
+import { FileJournal, lastPosition, readJournal } from "../machines/journal.ts";
+import { reconcile } from "../machines/reconcile.ts";
+import { verifiedPlan } from "../machines/verified.ts";
+import { observeRoles } from "../properties/observe-cluster.ts";
+import { type RealRunReport, runAgainstCluster } from "../properties/real-run.ts";
+import { EnvironmentError, UsageError } from "./args.ts";
+import { interruptible } from "./lab-run.ts";
+import { planSteps } from "./plan.ts";
+import { stepPrinter } from "./report.ts";
+import { lockPair } from "./run-lock.ts";
+
+export interface InventoryRunOptions {
+  inventory: string;
+  dryRun: boolean;
+  journal?: string;
+  resume?: string;
+  acceptNewHostKeys: boolean;
+  /** Asks the operator before the first change; false: nothing changes. */
+  confirm: (question: string) => Promise<boolean>;
+}
+
+export type InventoryRunResult =
+  | { kind: "report"; report: RealRunReport }
+  | { kind: "printed"; code: number };
+
+/**
+ * `switchover run --inventory`: the verified plan against a production pair over SSH. Pre-flight
+ * (read-only) first, as a checklist on stderr; `--dry-run` then prints each host's commands and
+ * stops; otherwise, once confirmed and the pair locked, the run, journaled line by line.
+ */
+export async function runInventory(o: InventoryRunOptions): Promise<InventoryRunResult> {
+  const inv = loadInventory(o.inventory);
+  if (o.resume) return resume(inv, o.resume, o);
+  const executor = await sshExecutor(inv, { acceptNewHostKeys: o.acceptNewHostKeys });
+  try {
+    const items = await preflight(inv, executor);
+    process.stderr.write(`pre-flight (${inv.file}):\n${renderChecklist(items)}`);
+    const failed = items.filter((i) => i.status === "fail");
+    if (failed.length > 0) {
+      throw new EnvironmentError(
+        `pre-flight failed (${failed.map((f) => f.check).join("; ")}): nothing changed`,
+      );
+    }
+    if (o.dryRun) {
+      process.stdout.write(renderDryRun(inv));
+      return { kind: "printed", code: 0 };
+    }
+    const question = `switch ${inv.primary} → ${inv.standby} and upgrade both to ${inv.targetVersion}?`;
+    if (!(await o.confirm(question))) {
+      process.stderr.write("run: nothing changed\n");
+      return { kind: "printed", code: 3 };
+    }
+    const journal = o.journal ?? productionJournalPath();
+    return { kind: "report", report: await execute(inv, executor, journal, null) };
+  } finally {
+    executor.close();
+  }
+}
+
+/** Journals of production runs outlive a reboot: under the state directory, not /tmp. */
+function productionJournalPath(): string {
+  const dir = stateDir("runs");
+  mkdirSync(dir, { recursive: true });
+  return join(dir, `run-${new Date().toISOString().replaceAll(":", "-")}.jsonl`);
+}
+
+async function preflight(inv: Inventory, x: SshExecutor): Promise<CheckItem[]> {
+  const reach: CheckItem[] = [];
+  for (const n of inv.cluster.nodes) {
+    const t = inv.ssh[n.name];
+    try {
+      await x.connections.client(n.name);
+      reach.push({
+        status: "ok",
+        check: `${n.name} reachable`,
+        detail: `ssh ${t?.user}@${t?.host}:${t?.port}, host key verified`,
+      });
+    } catch (e) {
+      reach.push({ status: "fail", check: `${n.name} reachable`, detail: (e as Error).message });
+    }
+  }
+  if (reach.some((r) => r.status === "fail")) return reach;
+  const host = (name: string): HostSpec => {
+    const h = inv.cluster.nodes.find((n) => n.name === name);
+    if (!h) throw new Error(`no node "${name}" in ${inv.file}`);
+    return h;
+  };
+  const [p, s] = await Promise.all([
+    gatherFacts(x, x.connections.run, inv, host(inv.primary)),
+    gatherFacts(x, x.connections.run, inv, host(inv.standby)),
+  ]);
+  return [...reach, ...judge(inv, p, s)];
+}
+
+/** Each step's commands, per host, exactly as the SSH channel receives them. */
+export function renderDryRun(inv: Inventory): string {
+  const context = initialContext({
+    primary: inv.primary,
+    standby: inv.standby,
+    targetVersion: inv.targetVersion,
+    timeouts: inv.timeouts,
+    maxLagBytes: inv.maxLagBytes,
+  });
+  const out = [
+    `dry run: ${verifiedPlan.title}, ${inv.primary} → ${inv.standby}, to ${inv.targetVersion}; nothing was changed`,
+    "",
+  ];
+  planSteps(verifiedPlan, inv.cluster, context).forEach((s, i) => {
+    out.push(`${String(i + 1).padStart(2)}. ${s.id} — ${s.does}`);
+    out.push(`    (next: ${s.next.join(" | ")}; on failure: ${s.onFailure})`);
+    for (const c of s.commands) {
+      const host = inv.cluster.nodes.find((n) => n.name === c.host);
+      const login = inv.ssh[c.host]?.user;
+      if (!host || !login || (c.user !== "root" && c.user !== "postgres")) {
+        out.push(`    ${c.host}> ${c.script}`);
+        continue;
+      }
+      out.push(
+        `    ${login}@${c.host}$ ${remoteCommand(login, host, { user: c.user, script: c.script })}`,
+      );
+    }
+  });
+  return `${out.join("\n")}\n`;
+}
+
+async function execute(
+  inv: Inventory,
+  executor: SshExecutor,
+  journal: string,
+  resumeAt: { step: string; context: PlanContext } | null,
+): Promise<RealRunReport> {
+  const lock = lockPair(inv.cluster, journal);
+  const interrupt = interruptible("run");
+  const context = resumeAt?.context;
+  process.stderr.write(
+    `run: ${context?.primary ?? inv.primary} → ${context?.standby ?? inv.standby}, journal ${journal}\n`,
+  );
+  try {
+    return await runAgainstCluster({
+      executor,
+      spec: verifiedPlan,
+      primary: context?.primary ?? inv.primary,
+      standby: context?.standby ?? inv.standby,
+      targetVersion: context?.targetVersion ?? inv.targetVersion,
+      timeouts: context?.timeouts ?? inv.timeouts,
+      maxLagBytes: context?.maxLagBytes ?? inv.maxLagBytes,
+      journal: new FileJournal(journal),
+      onStep: stepPrinter("run"),
+      signal: interrupt.signal,
+      ...(resumeAt ? { resume: resumeAt } : {}),
+    });
+  } finally {
+    interrupt.release();
+    lock.release();
+  }
+}
+
+/**
+ * `run --resume JOURNAL`: where the journal stopped, checked against the cluster as it is now;
+ * the run carries on from there (appending to the same journal), or stops saying why.
+ */
+async function resume(
+  inv: Inventory,
+  path: string,
+  o: InventoryRunOptions,
+): Promise<InventoryRunResult> {
+  if (!existsSync(path)) throw new UsageError(`--resume: no journal at ${path}`);
+  const entries = readJournal(path);
+  const start = entries.find((e) => e.kind === "start");
+  if (!start || start.plan !== verifiedPlan.id)
+    throw new UsageError(`--resume: ${path} is not the journal of a verified-plan run`);
+  const names = inv.cluster.nodes.map((n) => n.name);
+  if (![start.input.primary, start.input.standby].every((n) => names.includes(n)))
+    throw new UsageError(`--resume: the journal's nodes are not in ${inv.file}`);
+  const pos = lastPosition(entries);
+  if (!pos) throw new UsageError(`--resume: ${path} has no step to resume from`);
+  if ("ended" in pos) {
+    process.stderr.write(
+      `run: the run already ended (${pos.ended}): \`switchover report ${path}\`\n`,
+    );
+    return { kind: "printed", code: pos.ended === "done" ? 0 : 2 };
+  }
+  const executor = await sshExecutor(inv, { acceptNewHostKeys: o.acceptNewHostKeys });
+  try {
+    await executor.connections.connectAll();
+    const seen = await observeRoles(executor, names, 0);
+    const r = reconcile(pos.step, pos.context, seen);
+    process.stderr.write(
+      `run: the journal stopped at ${pos.step}; now: primary ${seen.primaries.join(", ") || "none"}, VIP on ${seen.vipHolders.join(", ") || "none"}\n`,
+    );
+    if ("stop" in r) throw new EnvironmentError(`cannot resume: ${r.stop}`);
+    if (r.note) process.stderr.write(`run: ${r.note}\n`);
+    if (!(await o.confirm(`resume at ${r.resumeAt}?`))) {
+      process.stderr.write("run: nothing changed\n");
+      return { kind: "printed", code: 3 };
+    }
+    const report = await execute(inv, executor, path, { step: r.resumeAt, context: pos.context });
+    return { kind: "report", report };
+  } finally {
+    executor.close();
+  }
+}
