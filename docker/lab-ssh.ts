@@ -93,18 +93,9 @@ function labInventory(topology: Topology, status: LabStatus, targetVersion: stri
   const primary = status.vip.holder ?? "node1";
   const inventory = {
     nodes: Object.fromEntries(
-      c.nodes.map((n) => [
-        n.name,
-        {
-          address: n.address,
-          ssh: { user: LAB_LOGIN, key: "id_ed25519" },
-          pgBin: n.pgBin,
-          dataDir: n.dataDir,
-          port: n.port,
-          socketDir: n.socketDir,
-          logFile: n.logFile,
-          osUser: n.osUser,
-        },
+      c.nodes.map(({ name, ...host }) => [
+        name,
+        { ...host, ssh: { user: LAB_LOGIN, key: "id_ed25519" } },
       ]),
     ),
     primary,

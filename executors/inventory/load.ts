@@ -78,20 +78,11 @@ function describeIssues(error: z.ZodError): string {
 function resolveInventory(inv: InventoryFile, file: string): Inventory {
   const here = dirname(resolve(file));
   const path = (p: string) => resolve(here, p.replace(/^~(?=\/)/, homedir()));
-  const names = Object.keys(inv.nodes);
   const cluster: ClusterSpec = {
-    nodes: names.map((name) => {
-      const n = inv.nodes[name] as InventoryFile["nodes"][string];
-      return {
-        name,
-        address: n.address,
-        pgBin: n.pgBin,
-        dataDir: n.dataDir,
-        port: n.port,
-        socketDir: n.socketDir,
-        logFile: n.logFile,
-        osUser: n.osUser,
-      };
+    nodes: Object.entries(inv.nodes).map(([name, n]) => {
+      // Everything but how to log in and how Postgres is controlled (always pg_ctl, for now).
+      const { ssh: _ssh, control: _control, ...host } = n;
+      return { name, ...host };
     }),
     vip: { address: inv.vip.address, prefix: inv.vip.prefix, device: inv.vip.interface },
     superuser: inv.postgres.superuser,

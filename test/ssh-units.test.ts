@@ -1,0 +1,195 @@
+import { createHmac } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { exampleCluster } from "../cli/plan.ts";
+import type { HostSpec } from "../executors/commands.ts";
+import { addKnownHost, checkHostKey, knownHostName } from "../executors/known-hosts.ts";
+import { judge, type NodeFacts, type PreflightInput } from "../executors/preflight.ts";
+import { remoteCommand } from "../executors/ssh.ts";
+import { initialContext, productionTimeouts } from "../machines/context.ts";
+import { reconcile } from "../machines/reconcile.ts";
+
+/** An SSH public key blob: the key type as an SSH string, then the key bytes. */
+function blob(type: string, fill: number): Buffer {
+  const t = Buffer.from(type);
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(t.length);
+  return Buffer.concat([len, t, Buffer.alloc(32, fill)]);
+}
+
+describe("known_hosts", () => {
+  const file = join(mkdtempSync(join(tmpdir(), "pgs-kh-")), "known_hosts");
+  const key = blob("ssh-ed25519", 1);
+  const other = blob("ssh-ed25519", 2);
+
+  it("an unknown host, then the same key accepted, a different one refused as changed", () => {
+    expect(checkHostKey(file, "10.0.0.11", key)).toEqual({ ok: false, why: "unknown" });
+    addKnownHost(file, "10.0.0.11", key);
+    expect(readFileSync(file, "utf8")).toBe(`10.0.0.11 ssh-ed25519 ${key.toString("base64")}\n`);
+    expect(checkHostKey(file, "10.0.0.11", key)).toEqual({ ok: true });
+    expect(checkHostKey(file, "10.0.0.11", other)).toEqual({ ok: false, why: "changed" });
+    expect(checkHostKey(file, "10.0.0.12", key)).toEqual({ ok: false, why: "unknown" });
+  });
+
+  it("reads hashed host names and ports other than 22 as OpenSSH writes them", () => {
+    const salt = Buffer.alloc(20, 7);
+    const name = knownHostName("db.example", 2222);
+    expect(name).toBe("[db.example]:2222");
+    const hash = createHmac("sha1", salt).update(name).digest("base64");
+    const hashed = join(mkdtempSync(join(tmpdir(), "pgs-kh-")), "known_hosts");
+    writeFileSync(
+      hashed,
+      `# comment\n|1|${salt.toString("base64")}|${hash} ssh-ed25519 ${key.toString("base64")}\n`,
+    );
+    expect(checkHostKey(hashed, name, key)).toEqual({ ok: true });
+    expect(checkHostKey(hashed, "db.example", key)).toEqual({ ok: false, why: "unknown" });
+  });
+});
+
+describe("remote command", () => {
+  const host = { osUser: "postgres" } as HostSpec;
+  it("sudo -n to the command's user unless it is the login; postgres's tools run from /", () => {
+    expect(remoteCommand("deploy", host, { user: "root", script: "ip addr" })).toBe(
+      "cd / && sudo -n sh -c 'ip addr'",
+    );
+    expect(remoteCommand("deploy", host, { user: "postgres", script: "psql -c 'x'" })).toBe(
+      `cd / && sudo -n -u postgres sh -c 'psql -c '"'"'x'"'"''`,
+    );
+    expect(remoteCommand("root", host, { user: "root", script: "true" })).toBe(
+      "cd / && sh -c 'true'",
+    );
+    expect(remoteCommand("postgres", host, { user: "postgres", script: "true" })).toBe(
+      "cd / && sh -c 'true'",
+    );
+  });
+});
+
+describe("resume reconciliation", () => {
+  const c = initialContext({
+    primary: "node1",
+    standby: "node2",
+    targetVersion: "15.20",
+    timeouts: productionTimeouts,
+    maxLagBytes: 0,
+  });
+  it("carries on at the journal's step when the cluster is where it left it", () => {
+    expect(reconcile("stopPrimary", c, { primaries: [], vipHolders: [] })).toEqual({
+      resumeAt: "stopPrimary",
+      note: null,
+    });
+    expect(
+      reconcile(
+        "upgradeOldPrimary",
+        { ...c, promoted: true },
+        { primaries: ["node2"], vipHolders: ["node2"] },
+      ),
+    ).toMatchObject({
+      resumeAt: "upgradeOldPrimary",
+    });
+  });
+  it("a promotion that happened before the process died is looked at, not redone", () => {
+    expect(reconcile("promoteStandby", c, { primaries: ["node2"], vipHolders: [] })).toMatchObject({
+      resumeAt: "checkPromotion",
+    });
+  });
+  it("stops on what the journal cannot explain", () => {
+    expect(
+      reconcile("stopPrimary", c, { primaries: ["node1", "node2"], vipHolders: ["node1"] }),
+    ).toEqual({
+      stop: "both node1 and node2 accept writes: fence one by hand first",
+    });
+    expect(
+      reconcile("checkpointPrimary", c, { primaries: ["node2"], vipHolders: ["node2"] }),
+    ).toMatchObject({
+      stop: expect.stringMatching(/someone else changed the cluster/),
+    });
+    expect(
+      reconcile(
+        "upgradeOldPrimary",
+        { ...c, promoted: true },
+        { primaries: ["node1"], vipHolders: [] },
+      ),
+    ).toMatchObject({
+      stop: expect.stringMatching(/must stay fenced/),
+    });
+  });
+});
+
+describe("pre-flight checklist", () => {
+  const input: PreflightInput = {
+    cluster: exampleCluster(),
+    primary: "node1",
+    standby: "node2",
+    targetVersion: "15.20",
+    maxLagBytes: 1000,
+    minFreeBytes: 1024,
+  };
+  const hazards = {
+    longTransactions: 0,
+    prepared: 0,
+    logicalSlots: 0,
+    archiveMode: "off",
+    archiveReady: 0,
+    walLogHints: "off",
+    dataChecksums: "on",
+  };
+  const replication = { timeline: 1, receiveLsn: null, replayLsn: null, streaming: false };
+  const primaryReplication = {
+    ...replication,
+    inRecovery: false,
+    lsn: 5000,
+    standbys: [{ client: "node2", state: "streaming", sentLsn: 5000, replayLsn: 4500 }],
+  };
+  const primary: NodeFacts = {
+    name: "node1",
+    status: { running: true, version: "15.18", vipBound: true },
+    replication: primaryReplication,
+    hazards,
+    freeBytes: 1 << 20,
+    targetAvailable: true,
+  };
+  const standby: NodeFacts = {
+    ...primary,
+    name: "node2",
+    status: { running: true, version: "15.18", vipBound: false },
+    replication: {
+      ...replication,
+      inRecovery: true,
+      lsn: 4500,
+      replayLsn: 4500,
+      streaming: true,
+      standbys: [],
+    },
+  };
+  const failed = (p: NodeFacts, s: NodeFacts) =>
+    judge(input, p, s)
+      .filter((i) => i.status !== "ok")
+      .map((i) => `${i.status} ${i.check}: ${i.detail}`);
+
+  it("a healthy pair passes every check", () => {
+    expect(failed(primary, standby)).toEqual([]);
+  });
+  it("fails on lag, a missing VIP, prepared transactions, logical slots; warns when a rewind is impossible", () => {
+    const p = {
+      ...primary,
+      status: { running: true, version: "15.18", vipBound: false },
+      hazards: { ...hazards, prepared: 2, logicalSlots: 1, dataChecksums: "off" },
+      replication: { ...primaryReplication, lsn: 9000 },
+    };
+    expect(failed(p, standby)).toEqual([
+      "fail standby lag: 4500 bytes (bound 1000)",
+      "fail VIP 192.0.2.10 on node1 only: bound on: none",
+      "fail prepared transactions: 2: commit or roll them back first (they hold locks across the switchover)",
+      "fail logical replication slots: 1 on node1: PostgreSQL 15 loses them at the promotion",
+      "warn pg_rewind possible: data_checksums off, wal_log_hints off: a rejoin that needs a rewind falls back to a full base backup",
+    ]);
+  });
+  it("fails when the standby does not stream or the roles are not as the inventory says", () => {
+    expect(failed(standby, primary).filter((l) => l.startsWith("fail node"))).toEqual([
+      "fail node2 is the primary: it is in recovery (a standby)",
+      "fail node1 is a standby streaming from node2: it is not in recovery (a primary?)",
+    ]);
+  });
+});
