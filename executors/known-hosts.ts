@@ -51,5 +51,8 @@ export function knownHostsLine(name: string, blob: Buffer): string {
 
 export function addKnownHost(knownHosts: string, name: string, blob: Buffer): void {
   mkdirSync(dirname(knownHosts), { recursive: true });
-  appendFileSync(knownHosts, `${knownHostsLine(name, blob)}\n`, { mode: 0o600 });
+  // A file whose last line lacks its newline (hand-edited) would get the key glued onto it.
+  const text = existsSync(knownHosts) ? readFileSync(knownHosts, "utf8") : "";
+  const gap = text === "" || text.endsWith("\n") ? "" : "\n";
+  appendFileSync(knownHosts, `${gap}${knownHostsLine(name, blob)}\n`, { mode: 0o600 });
 }

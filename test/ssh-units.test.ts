@@ -33,6 +33,14 @@ describe("known_hosts", () => {
     expect(checkHostKey(file, "10.0.0.12", key)).toEqual({ ok: false, why: "unknown" });
   });
 
+  it("a key accepted on first use lands on a line of its own, even after a last line without newline", () => {
+    const edited = join(mkdtempSync(join(tmpdir(), "pgs-kh-")), "known_hosts");
+    writeFileSync(edited, `10.0.0.12 ssh-ed25519 ${other.toString("base64")}`);
+    addKnownHost(edited, "10.0.0.11", key);
+    expect(checkHostKey(edited, "10.0.0.11", key)).toEqual({ ok: true });
+    expect(checkHostKey(edited, "10.0.0.12", other)).toEqual({ ok: true });
+  });
+
   it("reads hashed host names and ports other than 22 as OpenSSH writes them", () => {
     const salt = Buffer.alloc(20, 7);
     const name = knownHostName("db.example", 2222);
