@@ -140,7 +140,8 @@ export async function runAgainstCluster(o: RealRunOptions): Promise<RealRunRepor
   // Healed while the sampler still looks: what a healed fault brings back is judged too.
   await nemesis?.heal();
   await sampler.stop();
-  const final = await settled(o.executor, nodes);
+  // Interrupted: the operator wants out, so one look at the cluster, no wait for a catch-up.
+  const final = await settled(o.executor, nodes, ended === "interrupted" ? 0 : CATCH_UP_MS);
   const context = ended === "interrupted" ? null : ended.context;
   const status = ended === "interrupted" ? "interrupted" : ended.status;
   const checks = [
@@ -219,14 +220,15 @@ function sample(
 }
 
 /**
- * The cluster once the standby has replayed everything (or CATCH_UP_MS passed): the view the
+ * The cluster once the standby has replayed everything (or `waitMs` passed): the view the
  * checkers judge. A view that cannot be taken makes the checkers answer `unknown`.
  */
 async function settled(
   x: Executor,
   nodes: NodeName[],
+  waitMs: number,
 ): Promise<{ ok: boolean; view: () => ClusterView }> {
-  const deadline = Date.now() + CATCH_UP_MS;
+  const deadline = Date.now() + waitMs;
   let last: unknown = null;
   for (;;) {
     try {
