@@ -4,8 +4,11 @@ import { join } from "node:path";
 import pg from "pg";
 import { connectDocker } from "../docker/engine.ts";
 import type { LabStatus } from "../docker/lab.ts";
+import { labFiles } from "../docker/lab-ssh.ts";
 import { labTopology, PG } from "../docker/topology.ts";
 import { dockerExecutor } from "../executors/docker.ts";
+import { loadInventory } from "../executors/inventory/load.ts";
+import { sshExecutor } from "../executors/ssh.ts";
 import { ensureWritesTable } from "../executors/writes.ts";
 import { productionTimeouts, type Timeouts } from "../machines/context.ts";
 import { FileJournal } from "../machines/journal.ts";
@@ -26,6 +29,8 @@ export interface LabRunOptions {
   timeouts?: Timeouts;
   /** Faults struck during the run (fault rehearsals). */
   nemesis?: RunNemesis;
+  /** docker exec (default), or SSH with the inventory `lab up` wrote: production's transport. */
+  executor?: "docker" | "ssh";
 }
 
 /** The standby may be this far behind when the run starts (pre-flight refuses beyond). */
@@ -51,7 +56,10 @@ export async function runOnLab(status: LabStatus, o: LabRunOptions): Promise<Rea
   process.stderr.write(
     `${o.label}: ${o.plan} plan, ${primary} → ${standby}, journal ${journalPath}\n`,
   );
-  const executor = dockerExecutor(docker, topology);
+  const executor =
+    o.executor === "ssh"
+      ? await sshExecutor(loadInventory(labFiles().inventory))
+      : dockerExecutor(docker, topology);
   try {
     return await runAgainstCluster({
       executor,

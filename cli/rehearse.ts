@@ -10,7 +10,7 @@ import { exitCode, renderReport } from "./report.ts";
 export const rehearseHelp = `switchover rehearse — the whole switchover against the Docker lab, with a client writing
 
 Usage: switchover rehearse [--from ${DEFAULT_FROM}] [--to ${DEFAULT_TO}] [--rate 200] [--plan verified|seed]
-                           [--keep] [--journal FILE] [--json]
+                           [--keep] [--journal FILE] [--executor docker|ssh] [--json]
        switchover rehearse --faults N [--seed S] [--plan verified|seed] [--json]
 
 Brings the lab up at --from (reusing a running lab that is at --from; a lab already upgraded is
@@ -24,6 +24,8 @@ Options:
   --to 15.N        version the plan upgrades to (default ${DEFAULT_TO})
   --rate N         client writes per second through the VIP (default 200)
   --plan P         verified (default) or seed (the classic runbook, for comparison)
+  --executor E     docker (default: docker exec) or ssh (SSH as production, with the inventory,
+                   key and known_hosts \`lab up\` writes)
   --keep           leave the lab up afterwards (default: \`lab down\` once judged)
   --journal FILE   where the run's journal goes (default: a new file under the temp directory)
   --json           one JSON object on stdout
@@ -45,6 +47,7 @@ export async function runRehearse(argv: string[]): Promise<number> {
     json: { type: "boolean" },
     faults: { type: "string" },
     seed: { type: "string" },
+    executor: { type: "string" },
   });
   if (values.help) {
     process.stdout.write(`${rehearseHelp}\n`);
@@ -56,6 +59,7 @@ export async function runRehearse(argv: string[]): Promise<number> {
   if (!path.ok) throw new UsageError(path.reason);
   const plan = choice<PlanName>(values.plan, "plan", ["verified", "seed"], "verified");
   const rate = intOption(values.rate, "rate", 200, 1);
+  const executor = choice(values.executor, "executor", ["docker", "ssh"] as const, "docker");
   if (values.faults !== undefined || values.seed !== undefined) {
     const faults = intOption(values.faults, "faults", 1, 1);
     const seed = intOption(values.seed, "seed", 1);
@@ -81,6 +85,7 @@ export async function runRehearse(argv: string[]): Promise<number> {
       rate,
       label: "rehearse",
       signal: interrupt.signal,
+      executor,
       ...(values.journal ? { journal: values.journal } : {}),
     });
     if (report.status === "interrupted" || values.keep) {

@@ -1,0 +1,283 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { labFiles } from "../docker/lab-ssh.ts";
+import { loadInventory } from "../executors/inventory/load.ts";
+import { sshExecutor } from "../executors/ssh.ts";
+import { ensureWritesTable } from "../executors/writes.ts";
+import { checkLostWrites } from "../properties/checkers/lost-writes.ts";
+import { History } from "../properties/history.ts";
+import { observeCluster } from "../properties/observe-cluster.ts";
+import type { RealRunReport } from "../properties/real-run.ts";
+import { startWorkload } from "../properties/workload.ts";
+import { labEnvironment } from "./support/lab-env.ts";
+
+/**
+ * The SSH executor against the lab as if it were production: `lab up` writes an inventory, a
+ * key for the `deploy` login and a known_hosts read through docker exec; `switchover run
+ * --inventory` drives the pair over SSH while a client (this test) writes through the VIP.
+ * Run under `flock /tmp/pg-switchover-lab.lock`: the lab is shared.
+ */
+const MINUTE = 60_000;
+const { skip } = await labEnvironment("SSH tests");
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function switchover(args: string[], timeout = 10 * MINUTE): Promise<Ran> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ["bin/switchover.js", ...args],
+      { timeout, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+async function freshLab(): Promise<string> {
+  await switchover(["lab", "down"]);
+  const up = await switchover(["lab", "up"]);
+  if (up.code !== 0) process.stderr.write(up.stderr.slice(-3000));
+  expect(up.code).toBe(0);
+  return labFiles().inventory;
+}
+
+async function labState(): Promise<unknown> {
+  const r = await switchover(["lab", "status", "--json"]);
+  expect(r.code).toBe(0);
+  return JSON.parse(r.stdout);
+}
+
+/** A client writing through the VIP for the whole test, across runs and processes. */
+async function writing(inventory: string) {
+  const inv = loadInventory(inventory);
+  const endpoint = {
+    host: inv.cluster.vip.address,
+    port: 5432,
+    user: inv.cluster.superuser,
+    database: inv.cluster.database,
+  };
+  const client = new pg.Client(endpoint);
+  await client.connect();
+  await ensureWritesTable(client);
+  await client.end();
+  const history = new History();
+  const origin = Date.now();
+  const workload = startWorkload({
+    endpoint,
+    target: "vip",
+    ratePerSec: 100,
+    idPrefix: `ssh${origin.toString(36)}-`,
+    history,
+    origin,
+  });
+  return {
+    history,
+    /** Stops writing, then checks every acknowledged write against both nodes over SSH. */
+    async lostWrites() {
+      await workload.stop();
+      const x = await sshExecutor(inv);
+      try {
+        const deadline = Date.now() + 30_000;
+        for (;;) {
+          const view = await observeCluster(x, ["node1", "node2"]);
+          const standby = view.nodes.find((n) => n.running && !n.primary);
+          if (standby?.caughtUp || Date.now() > deadline) {
+            return { check: checkLostWrites(history.ops, view), view };
+          }
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      } finally {
+        x.close();
+      }
+    },
+  };
+}
+
+/** `run --inventory … --yes`, killed (SIGKILL, like a dead laptop) once it enters `step`. */
+function runKilledAt(inventory: string, journal: string, step: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child: ChildProcess = spawn(
+      process.execPath,
+      ["bin/switchover.js", "run", "--inventory", inventory, "--yes", "--journal", journal],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    let seen = "";
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`the run never reached ${step}: ${seen.slice(-2000)}`));
+    }, 5 * MINUTE);
+    child.stderr?.on("data", (b: Buffer) => {
+      seen += b.toString();
+      if (new RegExp(`s  ${step}\\n`).test(seen)) child.kill("SIGKILL");
+    });
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      if (signal === "SIGKILL") resolve(seen);
+      else reject(new Error(`the run ended (${code}) before ${step}: ${seen.slice(-2000)}`));
+    });
+  });
+}
+
+function report(r: Ran): RealRunReport {
+  if (r.code !== 0) process.stderr.write(r.stderr.slice(-4000));
+  expect(r.code).toBe(0);
+  return JSON.parse(r.stdout) as RealRunReport;
+}
+
+describe.skipIf(skip)("production runs over SSH, against the lab", () => {
+  let inventory = "";
+  const dir = mkdtempSync(join(tmpdir(), "pgs-ssh-test-"));
+  beforeAll(async () => {
+    inventory = await freshLab();
+  }, 10 * MINUTE);
+  afterAll(async () => {
+    await switchover(["lab", "down"]);
+  }, 5 * MINUTE);
+
+  it("a dry run prints each host's commands as sent over SSH, and changes nothing", async () => {
+    const before = await labState();
+    const r = await switchover(["run", "--inventory", inventory, "--dry-run"]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(
+      /\[ok\] {3}node1 reachable: ssh deploy@10\.213\.57\.11:22, host key verified/,
+    );
+    expect(r.stderr).not.toMatch(/\[FAIL\]/);
+    expect(r.stdout).toContain(
+      "deploy@node2$ cd / && sudo -n sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install",
+    );
+    expect(r.stdout).toMatch(/deploy@node1\$ cd \/ && sudo -n -u postgres sh -c '.*pg_ctl stop/);
+    expect(await labState()).toEqual(before);
+  });
+
+  it("refuses a changed host key and an unknown one, and accepts a new one only when told", async () => {
+    const files = labFiles();
+    for (const f of ["id_ed25519", "inventory.yaml"])
+      copyFileSync(join(files.dir, f), join(dir, f));
+    const known = readFileSync(files.knownHosts, "utf8").split("\n");
+    const node2Keys = known.filter((l) => l.startsWith("10.213.57.12 "));
+    // node1's address with node2's keys: what a reinstalled host, or a man in the middle, shows.
+    writeFileSync(
+      join(dir, "known_hosts"),
+      [...node2Keys.map((l) => l.replace(/^10\.213\.57\.12 /, "10.213.57.11 ")), ...node2Keys].join(
+        "\n",
+      ),
+    );
+    const inv = join(dir, "inventory.yaml");
+    const changed = await switchover(["run", "--inventory", inv, "--dry-run"]);
+    expect(changed.code).toBe(3);
+    expect(changed.stderr).toMatch(
+      /node1 \(10\.213\.57\.11\): its host key \(ssh-\S+ SHA256:\S+\) is NOT the one in/,
+    );
+    expect(changed.stdout).toBe("");
+
+    writeFileSync(join(dir, "known_hosts"), node2Keys.join("\n"));
+    const unknown = await switchover(["run", "--inventory", inv, "--dry-run"]);
+    expect(unknown.code).toBe(3);
+    expect(unknown.stderr).toMatch(
+      /node1 \(10\.213\.57\.11\): unknown host key .* --accept-new-host-keys/,
+    );
+
+    const tofu = await switchover([
+      "run",
+      "--inventory",
+      inv,
+      "--dry-run",
+      "--accept-new-host-keys",
+    ]);
+    expect(tofu.code).toBe(0);
+    expect(readFileSync(join(dir, "known_hosts"), "utf8")).toMatch(/^10\.213\.57\.11 ssh-/m);
+  });
+
+  it("refuses malformed inventories before connecting, naming the field", async () => {
+    const good = readFileSync(inventory, "utf8");
+    const cases: [string, RegExp][] = [
+      [good.replace("prefix: 24", "prefix: twentyfour"), /field vip\.prefix: .*expected number/],
+      [
+        good.replace("primary: node1", "primary: node9"),
+        /field primary: expected one of the nodes/,
+      ],
+      [good.replace(/ {6}key: id_ed25519\n/, ""), /field nodes\.node1\.ssh: expected a key file/],
+    ];
+    for (const [text, message] of cases) {
+      const file = join(dir, "bad.yaml");
+      writeFileSync(file, text);
+      const r = await switchover(["run", "--inventory", file, "--yes"]);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(new RegExp(`^switchover run: ${file.replaceAll(".", "\\.")}: `));
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toMatch(/pre-flight/);
+    }
+  });
+
+  it(
+    "a full run while a client writes: done, verdict ok, no write lost, both on 15.20",
+    async () => {
+      const client = await writing(inventory);
+      const r = report(await switchover(["run", "--inventory", inventory, "--yes", "--json"]));
+      const { check, view } = await client.lostWrites();
+      expect(r).toMatchObject({ status: "done", verdict: "ok", timeline: 2 });
+      expect(r.versions).toEqual({ node1: "15.20", node2: "15.20" });
+      expect(client.history.count("ok")).toBeGreaterThan(1000);
+      expect(check).toMatchObject({ verdict: "ok", count: 0 });
+      expect(view.nodes.find((n) => n.vip)?.name).toBe("node2");
+    },
+    10 * MINUTE,
+  );
+
+  it(
+    "rehearse --executor ssh (the lab over SSH, a client writing): done, verdict ok, no write lost",
+    async () => {
+      const r = report(await switchover(["rehearse", "--executor", "ssh", "--json", "--keep"]));
+      expect(r).toMatchObject({ status: "done", verdict: "ok", lostWrites: 0, timeline: 2 });
+      expect(r.versions).toEqual({ node1: "15.20", node2: "15.20" });
+      expect(r.acked).toBeGreaterThan(1000);
+    },
+    10 * MINUTE,
+  );
+
+  for (const [when, step] of [
+    ["before the promotion", "stopPrimary"],
+    ["after the promotion", "vipUpNewPrimary"],
+  ] as const) {
+    it(
+      `killed ${when} (in ${step}), resumed from its journal in a new process: done, no write lost`,
+      async () => {
+        inventory = await freshLab();
+        const journal = join(dir, `${step}.jsonl`);
+        const client = await writing(inventory);
+        await runKilledAt(inventory, journal, step);
+        const resumed = await switchover([
+          "run",
+          "--inventory",
+          inventory,
+          "--resume",
+          journal,
+          "--yes",
+          "--json",
+        ]);
+        const r = report(resumed);
+        const { check } = await client.lostWrites();
+        expect(resumed.stderr).toMatch(new RegExp(`the journal stopped at ${step}`));
+        expect(r).toMatchObject({ status: "done", verdict: "ok", timeline: 2 });
+        expect(r.versions).toEqual({ node1: "15.20", node2: "15.20" });
+        expect(check).toMatchObject({ verdict: "ok", count: 0 });
+        const rendered = await switchover(["report", journal]);
+        expect(rendered.code).toBe(0);
+        expect(rendered.stdout).toMatch(/: done \(/);
+        expect(rendered.stdout).toContain(`resumed at ${step}`);
+      },
+      12 * MINUTE,
+    );
+  }
+});
