@@ -1,4 +1,4 @@
-import { type Actor, createActor } from "xstate";
+import { createActor, type InspectionEvent, type Snapshot } from "xstate";
 import { type ActorDeps, implementActors } from "../executors/actors.ts";
 import { buildMachine, type PlanMachine, RESUMING } from "./build.ts";
 import type { PlanContext, PlanInput } from "./context.ts";
@@ -50,53 +50,62 @@ function depsOf(system: object): ActorDeps {
 /** Runs a plan from its start. */
 export function startRun(o: RunOptions, input: PlanInput): RunHandle {
   o.journal.append({ kind: "start", t: o.deps.clock.now(), plan: o.spec.id, input });
-  return drive(o, createActor(machineFor(o.spec), { input, clock: o.deps.clock }));
+  return drive(o, { input });
 }
 
 /** Continues a run at `step` with the context its journal recorded. */
 export function resumeRun(o: RunOptions, step: string, context: PlanContext): RunHandle {
   if (!(step in o.spec.steps)) throw new Error(`the ${o.spec.id} plan has no step "${step}"`);
   o.journal.append({ kind: "resume", t: o.deps.clock.now(), step });
-  const machine = machineFor(o.spec);
-  const snapshot = machine.resolveState({ value: RESUMING, context });
-  const actor = createActor(machine, { snapshot, input: context, clock: o.deps.clock });
-  const handle = drive(o, actor, RESUMING);
-  actor.send({ type: `resume.${step}` });
-  return handle;
+  const snapshot = machineFor(o.spec).resolveState({ value: RESUMING, context });
+  return drive(o, { snapshot, input: context }, { type: `resume.${step}` });
 }
 
 function topStep(value: unknown): string {
   return typeof value === "string" ? value : (Object.keys(value as object)[0] ?? "");
 }
 
-function drive(o: RunOptions, actor: Actor<PlanMachine>, startAt?: string): RunHandle {
-  depsBySystem.set(actor.system, o.deps);
-  let current = startAt ?? "";
+/**
+ * Runs the actor, journaling each step it enters. A step is seen on the microstep that enters
+ * it, before its invoked effect starts (a subscriber hears of it only after): a nemesis aimed at
+ * the step's own command can then arm in time.
+ */
+function drive(
+  o: RunOptions,
+  options: { input: PlanInput; snapshot?: Snapshot<unknown> },
+  resume?: { type: `resume.${string}` },
+): RunHandle {
+  let current = resume ? RESUMING : "";
   let done = false;
   let settle: (r: RunResult) => void = () => {};
   const result = new Promise<RunResult>((resolve) => {
     settle = resolve;
   });
-  actor.subscribe((snap) => {
+  const seen = (snap: { value: unknown; context: PlanContext }) => {
     const step = topStep(snap.value);
-    const t = o.deps.clock.now();
-    if (
-      step !== current &&
-      step !== RESUMING &&
-      !(FINAL_STATES as readonly string[]).includes(step)
-    ) {
-      o.journal.append({ kind: "transition", t, step, context: snap.context });
-      o.onStep?.(step, snap.context);
-    }
+    if (step === current) return;
     current = step;
-    if (snap.status === "done" && !done) {
-      done = true;
-      const status = step as FinalState;
-      o.journal.append({ kind: "end", t, status, context: snap.context });
-      settle({ status, context: snap.context });
-    }
+    if (step === RESUMING || (FINAL_STATES as readonly string[]).includes(step)) return;
+    o.journal.append({ kind: "transition", t: o.deps.clock.now(), step, context: snap.context });
+    o.onStep?.(step, snap.context);
+  };
+  const inspect = (ev: InspectionEvent) => {
+    if (ev.type === "@xstate.microstep" && ev.actorRef === actor)
+      seen(ev.snapshot as unknown as { value: unknown; context: PlanContext });
+  };
+  const actor = createActor(machineFor(o.spec), { ...options, clock: o.deps.clock, inspect });
+  depsBySystem.set(actor.system, o.deps);
+  actor.subscribe((snap) => {
+    if (snap.status !== "done" || done) return;
+    done = true;
+    const status = topStep(snap.value) as FinalState;
+    o.journal.append({ kind: "end", t: o.deps.clock.now(), status, context: snap.context });
+    settle({ status, context: snap.context });
   });
+  // The initial step is entered on start, without a microstep.
+  if (!resume) seen(actor.getSnapshot());
   actor.start();
+  if (resume) actor.send(resume);
   return {
     result,
     finished: () => done,
