@@ -4,6 +4,7 @@ import {
   type HostSpec,
   hostCommands,
 } from "../executors/commands.ts";
+import type { StopMode } from "../executors/executor.ts";
 import { buildMachine } from "../machines/build.ts";
 import { initialContext, type PlanContext, productionTimeouts } from "../machines/context.ts";
 import { mermaid } from "../machines/diagram.ts";
@@ -86,7 +87,13 @@ function commandsOf(s: StepSpec, cluster: ClusterSpec, c: PlanContext) {
         on(x, cmd(x).status, cmd(x).replication, cmd(x).vipShow),
       );
     case "stopPostgres":
-      return on(n, cmd(n).stop(input.mode as "fast", c.timeouts.stop / 1000));
+      return on(
+        n,
+        cmd(n).stop(
+          { mode: input.mode as StopMode, fence: input.fence === true },
+          c.timeouts.stop / 1000,
+        ),
+      );
     case "startPostgres":
       return on(n, cmd(n).start(c.timeouts.start / 1000));
     case "upgradePackages":

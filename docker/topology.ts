@@ -1,4 +1,4 @@
-import type { ClusterSpec } from "../executors/commands.ts";
+import { type ClusterSpec, fenceMarker } from "../executors/commands.ts";
 /**
  * Names and addresses of the lab: one Docker network, two hosts, a VIP. Everything the lab creates
  * carries LAB_LABEL, and `lab down` removes exactly what carries it.
@@ -50,15 +50,18 @@ export function labTopology(
   };
 }
 
+const DATA = "/var/lib/postgresql/15/lab";
+
 /** Where Postgres lives inside a lab host (Debian's layout for version 15). */
 export const PG = {
   bin: "/usr/lib/postgresql/15/bin",
   pgCtl: "/usr/lib/postgresql/15/bin/pg_ctl",
-  data: "/var/lib/postgresql/15/lab",
+  data: DATA,
   log: "/var/log/postgresql/lab.log",
-  /** When this file exists, neither the entrypoint nor `lab up` starts the node's postgres: how a
-   * rehearsal fences an old primary so that a restarted container cannot bring it back. */
-  fenceMarker: "/var/lib/postgresql/15/lab.fenced",
+  /** When this file exists, neither the entrypoint nor `lab up` starts the node's postgres: the
+   * plan fences an old primary so that a restarted container cannot bring it back. The
+   * entrypoint spells out the same path. */
+  fenceMarker: fenceMarker({ dataDir: DATA }),
   socketDir: "/var/run/postgresql",
   port: 5432,
   /** The OS user every Postgres command runs as (docker exec --user postgres). */

@@ -87,7 +87,8 @@ function makeEffects(d: ActorDeps): Impls {
       if (lag > maxLagBytes)
         throw new StepFailed(`${standby} lags ${lag} bytes (bound ${maxLagBytes})`);
     },
-    stopPostgres: async ({ node, mode }, o) => void must(await x.stopPostgres(node, mode, o)),
+    stopPostgres: async ({ node, mode, fence }, o) =>
+      void must(await x.stopPostgres(node, { mode, fence }, o)),
     startPostgres: async ({ node }, o) => void must(await x.startPostgres(node, o)),
     upgradePackages: async ({ node, version }, o) =>
       void must(await x.upgradePackages(node, version, o)),

@@ -1,11 +1,4 @@
-import type {
-  ClusterState,
-  ControlData,
-  Lsn,
-  NodeName,
-  StopMode,
-  TimelineFork,
-} from "./executor.ts";
+import type { ClusterState, ControlData, Lsn, NodeName, Stop, TimelineFork } from "./executor.ts";
 import { formatLsn, parseLsn } from "./lsn.ts";
 import { SELECT_WRITES_SQL } from "./writes.ts";
 
@@ -103,6 +96,14 @@ function pollUntil(condition: string, timeoutS: number, timedOut: string): strin
   return `{ n=0; until ${condition}; do n=$((n+1)); if [ $n -gt ${timeoutS * 100} ]; then echo ${shellQuote(`pg_ctl: ${timedOut}`)} >&2; exit 1; fi; sleep 0.01; done; }`;
 }
 
+/**
+ * While this file exists the host must not start the server by itself (the lab's entrypoint
+ * honours it; on a production host, the unit that starts Postgres at boot should check it).
+ */
+export function fenceMarker(h: Pick<HostSpec, "dataDir">): string {
+  return `${h.dataDir}.fenced`;
+}
+
 export function hostCommands(c: ClusterSpec, h: HostSpec) {
   const bin = (tool: string) => `${h.pgBin}/${tool}`;
   /** For tools whose output is parsed: untranslated, whatever the host's locale. */
@@ -119,15 +120,15 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
     status: pg(`${bin("pg_ctl")} status -D ${h.dataDir}`),
     installedVersion: root(`dpkg-query -W -f='\${Version}' ${c.packages[0]}`),
     vipShow: root(`ip -o -4 addr show dev ${c.vip.device}`),
-    /** Already stopped is done. */
-    stop: (mode: StopMode, timeoutS: number) =>
+    /** Already stopped is done. Fenced: marked first, so that it stays down should the host restart. */
+    stop: ({ mode, fence }: Stop, timeoutS: number) =>
       pg(
-        `if ${bin("pg_ctl")} status -D ${h.dataDir} >/dev/null; then ${bin("pg_ctl")} stop -D ${h.dataDir} -m ${mode} -W && ${pollUntil(`test ! -e ${h.dataDir}/postmaster.pid`, timeoutS, "server does not shut down")}; fi`,
+        `${fence ? `touch ${fenceMarker(h)} && ` : ""}if ${bin("pg_ctl")} status -D ${h.dataDir} >/dev/null; then ${bin("pg_ctl")} stop -D ${h.dataDir} -m ${mode} -W && ${pollUntil(`test ! -e ${h.dataDir}/postmaster.pid`, timeoutS, "server does not shut down")}; fi`,
       ),
-    /** Already running is done; on failure, the end of the server log says why. */
+    /** Already running is done; on failure, the end of the server log says why. Unfences. */
     start: (timeoutS: number) =>
       pg(
-        `${bin("pg_ctl")} status -D ${h.dataDir} >/dev/null || ${bin("pg_ctl")} start -D ${h.dataDir} -l ${h.logFile} -w -t ${timeoutS} || { tail -n 20 ${h.logFile} >&2; exit 1; }`,
+        `rm -f ${fenceMarker(h)} && { ${bin("pg_ctl")} status -D ${h.dataDir} >/dev/null || ${bin("pg_ctl")} start -D ${h.dataDir} -l ${h.logFile} -w -t ${timeoutS} || { tail -n 20 ${h.logFile} >&2; exit 1; }; }`,
       ),
     upgrade: (version: string) =>
       root(

@@ -14,6 +14,16 @@ export type Outcome<T = Record<never, never>> = ({ ok: true } & T) | Failure;
 
 export type StopMode = "fast" | "immediate";
 
+/**
+ * How to stop a server. `fence`: it must then stay down across a host restart until the plan
+ * starts it again (an old primary once its standby may be promoted): the host command marks it so
+ * before stopping, and a start clears the mark.
+ */
+export interface Stop {
+  mode: StopMode;
+  fence: boolean;
+}
+
 /** What pg_controldata says of the cluster state. */
 export type ClusterState =
   | "shut down"
@@ -81,7 +91,7 @@ export interface CallOptions {
 
 export interface Executor {
   status(node: NodeName, o?: CallOptions): Promise<Outcome<NodeStatus>>;
-  stopPostgres(node: NodeName, mode: StopMode, o?: CallOptions): Promise<Outcome>;
+  stopPostgres(node: NodeName, stop: Stop, o?: CallOptions): Promise<Outcome>;
   startPostgres(node: NodeName, o?: CallOptions): Promise<Outcome>;
   upgradePackages(node: NodeName, version: string, o?: CallOptions): Promise<Outcome>;
   checkpoint(node: NodeName, o?: CallOptions): Promise<Outcome>;

@@ -161,11 +161,11 @@ export function shellExecutor(o: ShellExecutorOptions): Executor {
         vipBound: vipBound(o.cluster, vip.stdout),
       };
     },
-    stopPostgres: (name, mode, opts) =>
+    stopPostgres: (name, stop, opts) =>
       outcome(
         name,
-        `pg_ctl stop -m ${mode}`,
-        run(name, (c) => c.stop(mode, PG_CTL_WAIT_S), opts),
+        `pg_ctl stop -m ${stop.mode}`,
+        run(name, (c) => c.stop(stop, PG_CTL_WAIT_S), opts),
         done,
       ),
     startPostgres: (name, opts) =>

@@ -11,7 +11,7 @@ import type {
   ProbeResult,
   PromoteResult,
   ReplicationStatus,
-  StopMode,
+  Stop,
   TimelineFork,
 } from "./executor.ts";
 
@@ -74,7 +74,8 @@ class SimulatedHost implements HostOps {
     return { ok: true, running: n.process !== "stopped", version: n.installed, vipBound: n.vip };
   }
 
-  async stopPostgres(name: NodeName, mode: StopMode): Promise<Outcome> {
+  /** The model has no host restarts: a fenced stop is a plain stop here. */
+  async stopPostgres(name: NodeName, { mode }: Stop): Promise<Outcome> {
     let n = await this._reach(name);
     if (n.process === "stopped") return ok;
     if (n.process === "stopping" && mode === "fast") return this._awaitExit(name);

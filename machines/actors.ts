@@ -1,5 +1,5 @@
 import { fromPromise } from "xstate";
-import type { Lsn, NodeName, StopMode } from "../executors/executor.ts";
+import type { Lsn, NodeName, Stop } from "../executors/executor.ts";
 import type { RejoinMethod } from "./context.ts";
 
 /**
@@ -19,7 +19,7 @@ export const planActors = {
   preflight: effect<void, { primary: NodeName; standby: NodeName; maxLagBytes: number }>(
     "preflight",
   ),
-  stopPostgres: effect<void, On & { mode: StopMode }>("stopPostgres"),
+  stopPostgres: effect<void, On & Stop>("stopPostgres"),
   startPostgres: effect<void, On>("startPostgres"),
   upgradePackages: effect<void, On & { version: string }>("upgradePackages"),
   waitForStreaming: effect<{ timeline: number }, On & { upstream: NodeName; poll: number }>(

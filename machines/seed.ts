@@ -12,7 +12,7 @@ const order: Array<[string, Omit<StepSpec, "done" | "fail">]> = [
     {
       does: "stop the standby",
       actor: "stopPostgres",
-      input: (c) => ({ node: c.standby, mode: "fast" }),
+      input: (c) => ({ node: c.standby, mode: "fast", fence: false }),
       deadline: "stop",
     },
   ],
@@ -66,7 +66,7 @@ const order: Array<[string, Omit<StepSpec, "done" | "fail">]> = [
     {
       does: "pg_ctl stop -m fast on the primary",
       actor: "stopPostgres",
-      input: (c) => ({ node: c.primary, mode: "fast" }),
+      input: (c) => ({ node: c.primary, mode: "fast", fence: false }),
       deadline: "stop",
     },
   ],

@@ -22,7 +22,7 @@ export const verifiedPlan: PlanSpec = {
     stopStandby: {
       does: "stop the standby (fast)",
       actor: "stopPostgres",
-      input: (c) => ({ node: c.standby, mode: "fast" }),
+      input: (c) => ({ node: c.standby, mode: "fast", fence: false }),
       deadline: "stop",
       done: "upgradeStandby",
       fail: "restartStandby",
@@ -85,9 +85,9 @@ export const verifiedPlan: PlanSpec = {
       fail: ROLLBACK,
     },
     stopPrimary: {
-      does: "stop the primary (fast): it writes its shutdown checkpoint and ships it to the standby",
+      does: "fence and stop the primary (fast): it writes its shutdown checkpoint and ships it to the standby, and stays down until the plan starts it",
       actor: "stopPostgres",
-      input: (c) => ({ node: c.primary, mode: "fast" }),
+      input: (c) => ({ node: c.primary, mode: "fast", fence: true }),
       deadline: "stop",
       done: "confirmPrimaryStopped",
       fail: ROLLBACK,
@@ -148,9 +148,9 @@ export const verifiedPlan: PlanSpec = {
       fail: "aborted",
     },
     fenceStandby: {
-      does: "the standby did not promote: stop it before the old primary comes back",
+      does: "the standby did not promote: stop and fence it before the old primary comes back",
       actor: "stopPostgres",
-      input: (c) => ({ node: c.standby, mode: "fast" }),
+      input: (c) => ({ node: c.standby, mode: "fast", fence: true }),
       deadline: "stop",
       done: ROLLBACK,
       fail: "aborted",
@@ -252,7 +252,7 @@ export const verifiedPlan: PlanSpec = {
     stopOldPrimaryForCopy: {
       does: "it cannot follow the new timeline: stop it to rejoin by copy instead",
       actor: "stopPostgres",
-      input: (c) => ({ node: c.primary, mode: "fast" }),
+      input: (c) => ({ node: c.primary, mode: "fast", fence: true }),
       deadline: "stop",
       retry: true,
       done: "baseBackupOldPrimary",

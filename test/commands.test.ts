@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type ClusterSpec,
+  fenceMarker,
   type HostCommand,
   type HostSpec,
   hostCommands,
@@ -141,7 +142,8 @@ describe.skipIf(problem !== null && !inCi)("host commands on real PostgreSQL 15"
 
   afterAll(async () => {
     if (!dir) return;
-    for (const h of [standby, primary]) await run(hostCommands(cluster, h).stop("immediate", 30));
+    for (const h of [standby, primary])
+      await run(hostCommands(cluster, h).stop({ mode: "immediate", fence: false }, 30));
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -183,7 +185,7 @@ describe.skipIf(problem !== null && !inCi)("host commands on real PostgreSQL 15"
 
   it("a fast stop: pg_control shut down, and the standby replays exactly to the end parseWalRecordEnd computes", async () => {
     await sql(primary, "INSERT INTO t SELECT generate_series(1, 500)");
-    expect((await run(p.stop("fast", 30))).code).toBe(0);
+    expect((await run(p.stop({ mode: "fast", fence: false }, 30))).code).toBe(0);
     expect((await run(p.status)).code).toBe(3);
     const control = await controlData(primary);
     expect(control).toMatchObject({ state: "shut down", timeline: 1 });
@@ -206,14 +208,26 @@ describe.skipIf(problem !== null && !inCi)("host commands on real PostgreSQL 15"
 
   it("an immediate stop leaves pg_control in production; start recovers with a new checkpoint", async () => {
     const before = await controlData(primary);
-    expect((await run(p.stop("immediate", 30))).code).toBe(0);
+    expect((await run(p.stop({ mode: "immediate", fence: false }, 30))).code).toBe(0);
     expect((await run(p.status)).code).toBe(3);
+    expect(existsSync(fenceMarker(primary))).toBe(false);
     expect(await controlData(primary)).toMatchObject({
       state: "in production",
       checkpointLsn: before.checkpointLsn,
     });
     expect((await run(p.start(30))).code).toBe(0);
     expect((await controlData(primary)).checkpointLsn).toBeGreaterThan(before.checkpointLsn);
+  });
+
+  it("a fenced stop leaves the fence marker, already stopped or not; the next start clears it", async () => {
+    expect((await run(p.stop({ mode: "fast", fence: true }, 30))).code).toBe(0);
+    expect((await run(p.status)).code).toBe(3);
+    expect(existsSync(fenceMarker(primary))).toBe(true);
+    expect((await run(p.stop({ mode: "fast", fence: true }, 30))).code).toBe(0);
+    expect(existsSync(fenceMarker(primary))).toBe(true);
+    expect((await run(p.start(30))).code).toBe(0);
+    expect(existsSync(fenceMarker(primary))).toBe(false);
+    expect((await run(p.status)).code).toBe(0);
   });
 
   it("controlData still parses on a host whose locale is not English", async () => {
@@ -228,10 +242,10 @@ describe.skipIf(problem !== null && !inCi)("host commands on real PostgreSQL 15"
     expect((await sql(standby, "SELECT pg_is_in_recovery()")).trim()).toBe("f");
     const fork = parseTimelineHistory(await ok(s.latestTimelineHistory));
     expect(fork.timeline).toBe(2);
-    expect((await run(s.stop("fast", 30))).code).toBe(0);
+    expect((await run(s.stop({ mode: "fast", fence: false }, 30))).code).toBe(0);
     expect(existsSync(join(standby.dataDir, "postmaster.pid"))).toBe(false);
     expect((await run(s.status)).code).toBe(3);
-    expect((await run(s.stop("fast", 30))).code).toBe(0);
+    expect((await run(s.stop({ mode: "fast", fence: false }, 30))).code).toBe(0);
   });
 
   it("parseWalRecordEnd gives where the record ends, also across WAL page boundaries", async () => {

@@ -33,7 +33,7 @@ function lab() {
 
 /** Fast stop of node1, replay on node2, promotion of node2: the switchover's core. */
 async function switchedOver(l: ReturnType<typeof lab>) {
-  await l.run(l.exec.stopPostgres("node1", "fast"));
+  await l.run(l.exec.stopPostgres("node1", { mode: "fast", fence: false }));
   await l.wait(50);
   await l.run(l.exec.promote("node2"));
 }
@@ -49,7 +49,7 @@ describe("event sourcing", () => {
     await l.run(l.exec.vipUp("node2", false));
     await l.run(l.exec.configureStandby("node1", "node2"));
     await l.run(l.exec.startPostgres("node1"));
-    await l.run(l.exec.stopPostgres("node2", "immediate"));
+    await l.run(l.exec.stopPostgres("node2", { mode: "immediate", fence: false }));
     await l.run(l.exec.startPostgres("node2"));
     await l.wait(ARP_TTL_MS);
     l.world.write("vip", "c");
@@ -89,7 +89,7 @@ describe("replication", () => {
 
   it("a fast stop ships the shutdown checkpoint to a connected standby", async () => {
     const l = lab();
-    await l.run(l.exec.stopPostgres("node1", "fast"));
+    await l.run(l.exec.stopPostgres("node1", { mode: "fast", fence: false }));
     const control = await l.run(l.exec.controlData("node1"));
     await l.wait(10);
     const standby = await l.run(l.exec.replication("node2"));
@@ -100,7 +100,7 @@ describe("replication", () => {
   it("with the nodes cut apart, the standby never gets the shutdown checkpoint", async () => {
     const l = lab();
     l.world.emit({ type: "link", a: "node1", b: "node2", up: false });
-    await l.run(l.exec.stopPostgres("node1", "fast"));
+    await l.run(l.exec.stopPostgres("node1", { mode: "fast", fence: false }));
     l.world.emit({ type: "link", a: "node1", b: "node2", up: true });
     await l.wait(100);
     const end = l.world.node("node1").control.checkpointEndLsn;
@@ -110,7 +110,7 @@ describe("replication", () => {
   it("an immediate stop writes no shutdown checkpoint: pg_control stays in production", async () => {
     const l = lab();
     const before = l.world.node("node1").control.checkpointEndLsn;
-    await l.run(l.exec.stopPostgres("node1", "immediate"));
+    await l.run(l.exec.stopPostgres("node1", { mode: "immediate", fence: false }));
     const control = await l.run(l.exec.controlData("node1"));
     expect(control).toMatchObject({ ok: true, state: "in production", checkpointEndLsn: before });
     expect(l.world.node("node1").records.some((r) => r.kind === "shutdown")).toBe(false);
@@ -119,7 +119,7 @@ describe("replication", () => {
   it("pg_control says shut down while the postmaster still ships WAL to the standby", async () => {
     const l = lab();
     l.world.emit({ type: "replicationLag", receiveLagMs: 200, replayLagMs: 1 });
-    const stop = l.exec.stopPostgres("node1", "fast");
+    const stop = l.exec.stopPostgres("node1", { mode: "fast", fence: false });
     const shutDown = () => l.world.state.nodes.node1?.control.state === "shut down";
     await l.clock.runUntilIdle(60_000, shutDown);
     const status = l.exec.status("node1");
@@ -136,8 +136,8 @@ describe("replication", () => {
 
   it("a second fast stop during the shutdown writes no second shutdown checkpoint", async () => {
     const l = lab();
-    const first = l.exec.stopPostgres("node1", "fast");
-    l.clock.setTimeout(() => void l.exec.stopPostgres("node1", "fast"), 2);
+    const first = l.exec.stopPostgres("node1", { mode: "fast", fence: false });
+    l.clock.setTimeout(() => void l.exec.stopPostgres("node1", { mode: "fast", fence: false }), 2);
     await l.run(first);
     const kinds = l.world.node("node1").records.map((r) => r.kind);
     expect(kinds.filter((k) => k === "shutdown")).toHaveLength(1);
@@ -157,7 +157,7 @@ describe("promotion and rejoin", () => {
   it("promotion starts timeline 2, forking where the standby's replay ended", async () => {
     const l = lab();
     l.world.write("vip", "w1");
-    await l.run(l.exec.stopPostgres("node1", "fast"));
+    await l.run(l.exec.stopPostgres("node1", { mode: "fast", fence: false }));
     await l.wait(50);
     const replayEnd = replayedEnd(l.world.node("node2"));
     expect(await l.run(l.exec.promote("node2"))).toEqual({ ok: true, timeline: 2 });
@@ -179,14 +179,14 @@ describe("promotion and rejoin", () => {
     l.world.emit({ type: "link", a: "node1", b: "node2", up: false });
     expect(l.world.write("node1", "orphan")).toMatchObject({ type: "ok" });
     await l.run(l.exec.promote("node2"));
-    await l.run(l.exec.stopPostgres("node1", "immediate"));
+    await l.run(l.exec.stopPostgres("node1", { mode: "immediate", fence: false }));
     l.world.emit({ type: "link", a: "node1", b: "node2", up: true });
     await l.run(l.exec.configureStandby("node1", "node2"));
     await l.run(l.exec.startPostgres("node1"));
     expect(await l.run(l.exec.replication("node1"))).toMatchObject({ ok: true, streaming: false });
     expect(l.world.canStream(l.world.node("node1"), l.world.node("node2"))).toBe(false);
 
-    await l.run(l.exec.stopPostgres("node1", "fast"));
+    await l.run(l.exec.stopPostgres("node1", { mode: "fast", fence: false }));
     const rewind = await l.run(l.exec.rewind("node1", "node2"));
     expect(rewind.ok && rewind.bytesCopied).toBeGreaterThan(0);
     await l.run(l.exec.startPostgres("node1"));
@@ -242,7 +242,7 @@ describe("hosts that hang, callers that give up", () => {
   it("an operation on a frozen host hangs until the host thaws", async () => {
     const l = lab();
     l.world.emit({ type: "frozen", node: "node1", frozen: true });
-    const stop = l.exec.stopPostgres("node1", "fast");
+    const stop = l.exec.stopPostgres("node1", { mode: "fast", fence: false });
     await l.wait(30_000);
     expect(await Promise.race([stop, "pending"])).toBe("pending");
     expect(l.world.node("node1").process).toBe("running");
@@ -255,7 +255,11 @@ describe("hosts that hang, callers that give up", () => {
     const l = lab();
     l.world.emit({ type: "frozen", node: "node1", frozen: true });
     const caller = new AbortController();
-    const stop = l.exec.stopPostgres("node1", "fast", { signal: caller.signal });
+    const stop = l.exec.stopPostgres(
+      "node1",
+      { mode: "fast", fence: false },
+      { signal: caller.signal },
+    );
     await l.wait(1000);
     caller.abort();
     await expect(stop).rejects.toThrow();
