@@ -35,15 +35,16 @@ export function happyPath(spec: PlanSpec): string[] {
   return path;
 }
 
+/** In turn: seeds S to S+7 strike each kind once, so a corpus of consecutive seeds covers them. */
 const KINDS: LabFault["kind"][] = [
   "crash",
-  "hostDown",
-  "freeze",
   "partition",
+  "commandHangs",
+  "freeze",
+  "commandFails",
+  "hostDown",
   "slowReplication",
   "upgradeFails",
-  "commandFails",
-  "commandHangs",
 ];
 
 /**
@@ -61,12 +62,16 @@ const RANDOM_MOMENT_MS = 30_000;
 
 /**
  * The fault of one rehearsal, drawn from its seed: the same seed gives the same kind of fault
- * on either plan, aimed at a step of that plan's own path. Most are aimed at a step (two thirds of
- * those within the switchover itself); one in five strikes at a random moment instead.
+ * on either plan, aimed at a step of that plan's own path. The kind takes turns with the seed.
+ * Most are aimed at a step (two thirds of those within the switchover itself); one in five
+ * strikes at a random moment instead. A command fault strikes the first command of a step of the
+ * switchover, the steps taking turns with the seed too: what a plan does after a failed or hung
+ * step there (VIP down, stop, promote) is where the runbook's risks are.
  */
 export function drawLabFault(seed: number, spec: PlanSpec): LabFault {
   const rng = seededRng(seed);
-  const kind = rng.pick(KINDS);
+  const turn = Math.floor(seed / KINDS.length);
+  const kind = KINDS[seed - turn * KINDS.length] as LabFault["kind"];
   const path = happyPath(spec).filter((s) => !finishing(spec, s));
   const node = rng.pick<Role>(["primary", "standby"]);
   const forMs = rng.int(2_000, 12_000);
@@ -95,6 +100,6 @@ export function drawLabFault(seed: number, spec: PlanSpec): LabFault {
     }
     case "commandFails":
     case "commandHangs":
-      return { kind, at };
+      return { kind, at: { step: critical[turn % critical.length] as string, delayMs: 0 } };
   }
 }

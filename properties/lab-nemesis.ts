@@ -38,6 +38,9 @@ export function describeLabFault(f: LabFault): string {
       return `replication is throttled to ${THROTTLE} for ${f.forMs} ms ${when}`;
     case "upgradeFails":
       return `package upgrades fail on both hosts (dpkg's lock held) for ${f.forMs} ms ${when}`;
+    case "commandFails":
+    case "commandHangs":
+      return `${f.at.step}'s first command ${f.kind === "commandFails" ? "fails" : "hangs"}`;
     default:
       return describeFault(f);
   }
@@ -98,7 +101,9 @@ export class LabNemesis implements RunNemesis {
     this.step = step;
     for (const f of this.pending.filter((f) => f.at.step === step)) {
       this.pending.splice(this.pending.indexOf(f), 1);
-      this.later(f.at.delayMs, () => this.strike(f));
+      // No delay: now, before the step's effect issues its first command (a command fault hits it).
+      if (f.at.delayMs === 0) void this.strike(f);
+      else this.later(f.at.delayMs, () => this.strike(f));
     }
   }
 
