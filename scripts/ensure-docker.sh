@@ -41,7 +41,11 @@ start_dockerd() {
   dockerd_bin="$(command -v dockerd || echo /usr/sbin/dockerd)"
   [ -x "$dockerd_bin" ] || fail "dockerd not found after installing docker.io"
   say "starting dockerd in the background (log: $DOCKERD_LOG)"
-  as_root sh -c "nohup '$dockerd_bin' >>'$DOCKERD_LOG' 2>&1 </dev/null &" \
+  # Every descriptor beyond stdio is closed first: dockerd outlives this script, and an inherited
+  # one (a caller's lock, or the pipe a CI runner reads to its end) would be held for its lifetime.
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  as_root bash -c 'for fd in /proc/self/fd/*; do n=${fd##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-" 2>/dev/null; done
+    nohup "$0" >>"$1" 2>&1 </dev/null &' "$dockerd_bin" "$DOCKERD_LOG" \
     || fail "could not start dockerd"
 }
 
