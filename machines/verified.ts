@@ -28,10 +28,11 @@ export const verifiedPlan: PlanSpec = {
       fail: "restartStandby",
     },
     upgradeStandby: {
-      does: "upgrade the standby's packages to the target version",
+      does: "upgrade the standby's packages to the target version (tried again while dpkg's lock is busy, say)",
       actor: "upgradePackages",
       input: (c) => ({ node: c.standby, version: c.targetVersion }),
       deadline: "upgrade",
+      retry: true,
       done: "startStandby",
       fail: "restartStandby",
     },
