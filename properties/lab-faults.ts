@@ -57,6 +57,22 @@ export function criticalSteps(spec: PlanSpec, path = happyPath(spec)): string[] 
   return first >= 0 && last >= first ? path.slice(first, last + 1) : path;
 }
 
+/**
+ * A finishing step, or one that leads only to finishing steps: the run is over within a few
+ * hundred milliseconds (a direct rejoin's removeSetAside, then the last checks), before a
+ * fault aimed there with its delay would land.
+ */
+function nearTheEnd(spec: PlanSpec, step: string): boolean {
+  const s = spec.steps[step];
+  return (
+    !s ||
+    finishing(spec, step) ||
+    branchesOf(s).every(
+      (b) => (FINAL_STATES as readonly string[]).includes(b.target) || finishing(spec, b.target),
+    )
+  );
+}
+
 /** A random moment: this long after the run starts (a rehearsal's plan takes ~20–40 s). */
 const RANDOM_MOMENT_MS = 30_000;
 
@@ -72,7 +88,7 @@ export function drawLabFault(seed: number, spec: PlanSpec): LabFault {
   const rng = seededRng(seed);
   const turn = Math.floor(seed / KINDS.length);
   const kind = KINDS[seed - turn * KINDS.length] as LabFault["kind"];
-  const path = happyPath(spec).filter((s) => !finishing(spec, s));
+  const path = happyPath(spec).filter((s) => !nearTheEnd(spec, s));
   const node = rng.pick<Role>(["primary", "standby"]);
   const forMs = rng.int(2_000, 12_000);
   const critical = criticalSteps(spec, path);

@@ -79,6 +79,8 @@ export class LabNemesis implements RunNemesis {
   private readonly heals = new Map<string, () => Promise<void>>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly pending: LabFault[];
+  /** Aimed, waiting for their delay: recorded as dropped if the run ends first. */
+  private readonly scheduled = new Set<LabFault>();
   private readonly origin = Date.now();
   private step = "";
   private over = false;
@@ -103,7 +105,10 @@ export class LabNemesis implements RunNemesis {
       this.pending.splice(this.pending.indexOf(f), 1);
       // No delay: now, before the step's effect issues its first command (a command fault hits it).
       if (f.at.delayMs === 0) void this.strike(f);
-      else this.later(f.at.delayMs, () => this.strike(f));
+      else {
+        this.scheduled.add(f);
+        this.later(f.at.delayMs, () => this.strike(f));
+      }
     }
   }
 
@@ -112,6 +117,8 @@ export class LabNemesis implements RunNemesis {
     this.over = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    for (const f of this.scheduled) this.record(f, "dropped: the run ended first");
+    this.scheduled.clear();
     this.commands.arm(null);
     for (const heal of [...this.heals.values()]) await heal();
   }
@@ -130,6 +137,7 @@ export class LabNemesis implements RunNemesis {
   }
 
   private async strike(f: LabFault): Promise<void> {
+    this.scheduled.delete(f);
     if (this.over || finishing(this.spec, this.step)) return this.record(f, "dropped");
     try {
       await this.act(f);
