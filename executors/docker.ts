@@ -1,8 +1,9 @@
 import type Docker from "dockerode";
-import { ShellSessions } from "../docker/shell-session.ts";
+import { openContainerShell } from "../docker/shell-session.ts";
 import { labCluster, NODE_NAMES, PG, type Topology } from "../docker/topology.ts";
 import type { Executor } from "./executor.ts";
 import { type CommandRunner, shellExecutor } from "./shell.ts";
+import { ShellSessions } from "./shell-session.ts";
 
 /**
  * The Executor against the Docker lab: the host commands run through `docker exec` in each node's
@@ -15,11 +16,11 @@ export function dockerExecutor(docker: Docker, topology: Topology): Executor & {
     return topology.nodes[n];
   };
   // A shell kept open per node and user: a fresh `docker exec` costs ~100 ms, on the outage path.
-  const sessions = new ShellSessions(docker);
-  const run: CommandRunner = async (node, cmd, deadlineMs) => {
-    const r = await sessions.run(labNode(node.name).container, cmd.user, cmd.script, deadlineMs);
-    return { code: r.timedOut ? null : r.exitCode, stdout: r.stdout, stderr: r.stderr };
-  };
+  const sessions = new ShellSessions((container, user) =>
+    openContainerShell(docker, container, user),
+  );
+  const run: CommandRunner = (node, cmd, deadlineMs) =>
+    sessions.run(labNode(node.name).container, cmd.user, cmd.script, deadlineMs);
   const cluster = labCluster(topology);
   const executor = shellExecutor({
     cluster,

@@ -5,7 +5,8 @@ import { type HostCommand, type HostSpec, shellQuote } from "./commands.ts";
 import type { Executor, NodeName } from "./executor.ts";
 import type { Inventory, SshTarget } from "./inventory/load.ts";
 import { addKnownHost, checkHostKey, keyType, knownHostName } from "./known-hosts.ts";
-import { type CommandResult, type CommandRunner, shellExecutor } from "./shell.ts";
+import { type CommandRunner, shellExecutor } from "./shell.ts";
+import { ShellSession, ShellSessions } from "./shell-session.ts";
 import { openTunnel, type Tunnel } from "./ssh-tunnel.ts";
 import type { Endpoint } from "./writes.ts";
 
@@ -39,16 +40,23 @@ export function remoteCommand(login: string, host: HostSpec, cmd: HostCommand): 
   return `cd / && sudo -n ${user === "root" ? "" : `-u ${user} `}${sh}`;
 }
 
-/** sshd's default MaxSessions is 10: stay under it, whatever the plan and the sampler ask at once. */
-const MAX_CHANNELS = 8;
+/**
+ * sshd's default MaxSessions is 10: stay under it, whatever the plan and the sampler ask at once
+ * (commands running, plus up to two idle shells per user).
+ */
+const MAX_CHANNELS = 6;
 
 /**
- * One SSH connection per node, opened on first use and reused; each command on its own exec
- * channel. A connection that drops is opened again by the next command.
+ * One SSH connection per node, opened on first use and reused; on it, a shell kept open per user
+ * (`sudo -n -u postgres sh`, `sudo -n sh`) runs the commands one at a time: a channel and a sudo
+ * per command cost ~80 ms each, on the outage path. A connection that drops is opened again by
+ * the next command.
  */
 export class SshConnections {
   private readonly clients = new Map<NodeName, Promise<Client>>();
   private readonly slots = new Map<NodeName, { busy: number; waiting: (() => void)[] }>();
+  private readonly shells = new ShellSessions((node, user) => this.openShell(node, user));
+  private readonly hosts = new Map<NodeName, HostSpec>();
 
   constructor(private readonly o: SshOptions) {}
 
@@ -68,19 +76,46 @@ export class SshConnections {
   }
 
   readonly run: CommandRunner = async (host, cmd, deadlineMs) => {
-    const target = this.target(host.name);
+    this.hosts.set(host.name, host);
     await this.acquire(host.name);
     try {
-      const client = await this.client(host.name);
-      return await execute(client, host.name, remoteCommand(target.user, host, cmd), deadlineMs);
+      return await this.shells.run(host.name, cmd.user, cmd.script, deadlineMs);
     } finally {
       this.release(host.name);
     }
   };
 
   close(): void {
+    this.shells.closeAll();
     for (const c of this.clients.values()) c.then((x) => x.end()).catch(() => {});
     this.clients.clear();
+  }
+
+  /** A shell as `user` on its own channel; it ends with the channel (or the connection). */
+  private async openShell(node: NodeName, user: string): Promise<ShellSession> {
+    const host = this.hosts.get(node);
+    if (!host) throw new Error(`no host settings for node "${node}"`);
+    const client = await this.client(node);
+    const line = remoteCommand(this.target(node).user, host, {
+      user: user === "root" ? "root" : "postgres",
+      script: "exec sh",
+    });
+    return new Promise((resolve, reject) => {
+      client.exec(line, (err, channel: ClientChannel) => {
+        if (err)
+          return reject(new SshConnectError(`${node}: cannot open an ssh channel: ${err.message}`));
+        const session = new ShellSession(channel, () => channel.close());
+        channel.setEncoding("utf8");
+        channel.stderr.setEncoding("utf8");
+        channel.on("data", (t: string) => session.received("out", t));
+        channel.stderr.on("data", (t: string) => session.received("err", t));
+        channel.on("error", (e: Error) => session.end(e));
+        channel.on("close", () =>
+          session.end(new SshConnectError(`${node}: the ssh shell as ${user} ended`)),
+        );
+        resolve(session);
+      });
+    });
   }
 
   private target(node: NodeName): SshTarget {
@@ -154,46 +189,6 @@ export class SshConnections {
       }
     });
   }
-}
-
-/**
- * One command on its own channel. Past its deadline the channel is closed and the outcome is
- * unknown (`code: null`); the remote command may still be running. A connection lost before
- * the exit status arrived is a broken transport: the call rejects.
- */
-function execute(
-  client: Client,
-  node: NodeName,
-  line: string,
-  deadlineMs: number,
-): Promise<CommandResult> {
-  return new Promise((resolve, reject) => {
-    client.exec(line, (err, stream: ClientChannel) => {
-      if (err)
-        return reject(new SshConnectError(`${node}: cannot open an ssh channel: ${err.message}`));
-      const out: Buffer[] = [];
-      const errs: Buffer[] = [];
-      let exit: { code: number | null } | null = null;
-      const timer = setTimeout(() => {
-        exit = { code: null };
-        stream.close();
-      }, deadlineMs);
-      stream.on("data", (b: Buffer) => out.push(b));
-      stream.stderr.on("data", (b: Buffer) => errs.push(b));
-      stream.on("exit", (code: number | null, signal?: string) => {
-        // Killed by a signal: no exit code, a failure all the same.
-        if (!exit) exit = { code: typeof code === "number" ? code : signal ? 128 : 255 };
-      });
-      stream.on("close", () => {
-        clearTimeout(timer);
-        const stdout = Buffer.concat(out).toString("utf8");
-        const stderr = Buffer.concat(errs).toString("utf8");
-        if (!exit)
-          return reject(new SshConnectError(`${node}: ssh connection lost during a command`));
-        resolve({ code: exit.code, stdout, stderr });
-      });
-    });
-  });
 }
 
 export interface SshExecutorOptions {
