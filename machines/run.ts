@@ -14,7 +14,7 @@ export interface RunHandle {
   /** Settles when the plan reaches `done` or `aborted`; never if the run is killed. */
   result: Promise<RunResult>;
   finished(): boolean;
-  /** The step the plan is in now. */
+  /** The step the plan is in now; once it ended, the last step it took. */
   step(): string;
   /** The operator's process dies: the plan stops where it is, its journal stays. */
   kill(): void;
@@ -83,9 +83,10 @@ function drive(
   });
   const seen = (snap: { value: unknown; context: PlanContext }) => {
     const step = topStep(snap.value);
-    if (step === current) return;
+    // Once ended, step() still names the last step taken: what a report says the run ended after.
+    if (step === current || (FINAL_STATES as readonly string[]).includes(step)) return;
     current = step;
-    if (step === RESUMING || (FINAL_STATES as readonly string[]).includes(step)) return;
+    if (step === RESUMING) return;
     o.journal.append({ kind: "transition", t: o.deps.clock.now(), step, context: snap.context });
     o.onStep?.(step, snap.context);
   };
