@@ -2,7 +2,7 @@ import type { Timeouts } from "../machines/context.ts";
 import { branchesOf, FINAL_STATES, type PlanSpec, type StepSpec } from "../machines/spec.ts";
 import { seededRng } from "../simulation/rng.ts";
 import { finishing, type LabFault } from "./lab-nemesis.ts";
-import type { Role } from "./nemesis.ts";
+import { leadsOnlyTo, type Role } from "./nemesis.ts";
 
 /**
  * The plan's deadlines in fault rehearsals: production's shape, short enough that a hung command
@@ -63,14 +63,7 @@ export function criticalSteps(spec: PlanSpec, path = happyPath(spec)): string[] 
  * fault aimed there with its delay would land.
  */
 function nearTheEnd(spec: PlanSpec, step: string): boolean {
-  const s = spec.steps[step];
-  return (
-    !s ||
-    finishing(spec, step) ||
-    branchesOf(s).every(
-      (b) => (FINAL_STATES as readonly string[]).includes(b.target) || finishing(spec, b.target),
-    )
-  );
+  return finishing(spec, step) || leadsOnlyTo(spec, step, (t) => finishing(spec, t));
 }
 
 /** A random moment: this long after the run starts (a rehearsal's plan takes ~20–40 s). */

@@ -5,12 +5,13 @@ import { ensureNodeRunning, inspectContainer } from "../docker/nodes.ts";
 import { silent } from "../docker/progress.ts";
 import { type NodeName, PG, type Topology } from "../docker/topology.ts";
 import type { Executor } from "../executors/executor.ts";
-import { branchesOf, FINAL_STATES, type PlanSpec } from "../machines/spec.ts";
+import type { PlanSpec } from "../machines/spec.ts";
 import {
   CommandFaults,
   closingStep,
   describeFault,
   type Fault,
+  leadsOnlyTo,
   type Role,
   type Trigger,
 } from "./nemesis.ts";
@@ -273,11 +274,8 @@ const ROLES: Role[] = ["primary", "standby"];
  * land (a docker exec), so one struck in the step before would land there too.
  */
 export function finishing(spec: PlanSpec, step: string): boolean {
-  const s = spec.steps[step];
-  if (!s || closingStep(spec, step)) return true;
-  return branchesOf(s).every(
-    (b) => (FINAL_STATES as readonly string[]).includes(b.target) || closingStep(spec, b.target),
-  );
+  if (!spec.steps[step] || closingStep(spec, step)) return true;
+  return leadsOnlyTo(spec, step, (t) => closingStep(spec, t));
 }
 
 function engine<T>(p: Promise<T>, what: string): Promise<T> {

@@ -68,11 +68,21 @@ export function faultArbitrary(spec: PlanSpec): fc.Arbitrary<Fault> {
  * after the plan has checked its work, and no plan can answer for it. Faults are dropped there.
  */
 export function closingStep(spec: PlanSpec, step: string): boolean {
+  return spec.steps[step]?.retry !== true && leadsOnlyTo(spec, step, () => false);
+}
+
+/** Whether every way out of `step` ends the run or enters a step `then` accepts. */
+export function leadsOnlyTo(
+  spec: PlanSpec,
+  step: string,
+  then: (target: string) => boolean,
+): boolean {
   const s = spec.steps[step];
   return (
     s !== undefined &&
-    !s.retry &&
-    branchesOf(s).every((b) => (FINAL_STATES as readonly string[]).includes(b.target))
+    branchesOf(s).every(
+      (b) => (FINAL_STATES as readonly string[]).includes(b.target) || then(b.target),
+    )
   );
 }
 
