@@ -1,10 +1,10 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { toStderr } from "../docker/progress.ts";
-import { DEFAULT_FROM, DEFAULT_TO } from "../docker/versions.ts";
+import { toStderr } from "../lab/progress.ts";
+import { DEFAULT_FROM, DEFAULT_TO } from "../lab/versions.ts";
+import { renderCompareHtml } from "../verify/compare-html.ts";
 import { intOption, parse } from "./args.ts";
-import { renderCompareHtml } from "./compare-html.ts";
 import { type FaultRehearsalReport, rehearseWithFaults } from "./fault-rehearse.ts";
 import { interruptible } from "./lab-run.ts";
 

@@ -1,18 +1,13 @@
-import { connectDocker } from "../docker/engine.ts";
-import { labDown, labUp } from "../docker/lab.ts";
-import { type Progress, toStderr } from "../docker/progress.ts";
-import { labTopology, NODE_NAMES, type NodeName } from "../docker/topology.ts";
-import type { CheckKind, Verdict } from "../properties/checkers/verdict.ts";
-import { drawLabFault, LAB_FAULT_TIMEOUTS } from "../properties/lab-faults.ts";
-import {
-  describeLabFault,
-  type LabFault,
-  LabNemesis,
-  type Struck,
-} from "../properties/lab-nemesis.ts";
-import type { RealRunReport } from "../properties/real-run.ts";
-import { PLANS, type PlanName } from "../properties/scenario.ts";
-import type { SimulateReport } from "../properties/simulate.ts";
+import { connectDocker } from "../lab/engine.ts";
+import { labDown, labUp } from "../lab/lab.ts";
+import { describeLabFault, type LabFault, LabNemesis, type Struck } from "../lab/nemesis.ts";
+import { type Progress, toStderr } from "../lab/progress.ts";
+import { labTopology, NODE_NAMES, type NodeName } from "../lab/topology.ts";
+import type { RealRunReport } from "../run/real-run.ts";
+import { PLANS, type PlanName } from "../run/scenario.ts";
+import type { CheckKind, Verdict } from "../verify/checkers/verdict.ts";
+import { drawLabFault, LAB_FAULT_TIMEOUTS } from "../verify/lab-faults.ts";
+import type { SimulateReport } from "../verify/property-run.ts";
 import { EnvironmentError } from "./args.ts";
 import { interruptible, labPair, runOnLab } from "./lab-run.ts";
 

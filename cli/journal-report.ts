@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
-import { leftToDo } from "../machines/context.ts";
-import { type JournalEntry, readJournal, stepsFromJournal } from "../machines/journal.ts";
+import { leftToDo } from "../plan/context.ts";
+import { type JournalEntry, readJournal, stepsFromJournal } from "../plan/journal.ts";
 import { parse, UsageError } from "./args.ts";
 import { ms } from "./report.ts";
 

@@ -1,13 +1,13 @@
 import { parseArgs } from "node:util";
-import { BaseImageError } from "../docker/base-image.ts";
-import { DockerUnavailableError } from "../docker/engine.ts";
-import { ImageBuildError, VersionUnavailableError } from "../docker/image.ts";
-import { BadVersionError, LabIncompleteError, labDown, labStatus, labUp } from "../docker/lab.ts";
-import { toStderr } from "../docker/progress.ts";
-import { LabNotRunningError, labPsql, type PsqlTarget } from "../docker/psql.ts";
-import { formatStatus } from "../docker/status-table.ts";
-import { DEFAULT_SUBNET } from "../docker/topology.ts";
-import { checkUpgradePath, DEFAULT_FROM, DEFAULT_TO } from "../docker/versions.ts";
+import { BaseImageError } from "../lab/base-image.ts";
+import { DockerUnavailableError } from "../lab/engine.ts";
+import { ImageBuildError, VersionUnavailableError } from "../lab/image.ts";
+import { BadVersionError, LabIncompleteError, labDown, labStatus, labUp } from "../lab/lab.ts";
+import { toStderr } from "../lab/progress.ts";
+import { LabNotRunningError, labPsql, type PsqlTarget } from "../lab/psql.ts";
+import { formatStatus } from "../lab/status-table.ts";
+import { DEFAULT_SUBNET } from "../lab/topology.ts";
+import { checkUpgradePath, DEFAULT_FROM, DEFAULT_TO } from "../lab/versions.ts";
 
 /** `switchover lab …`: the rehearsal lab (two PostgreSQL 15 hosts in Docker and a VIP). */
 

@@ -1,15 +1,15 @@
+import type { StopMode } from "../core/executor.ts";
 import {
   type ClusterSpec,
   type HostCommand,
   type HostSpec,
   hostCommands,
-} from "../executors/commands.ts";
-import type { StopMode } from "../executors/executor.ts";
-import { buildMachine } from "../machines/build.ts";
-import { initialContext, type PlanContext, productionTimeouts } from "../machines/context.ts";
-import { mermaid } from "../machines/diagram.ts";
-import { branchesOf, type PlanSpec, type StepSpec } from "../machines/spec.ts";
-import { PLANS, type PlanName } from "../properties/scenario.ts";
+} from "../hosts/commands.ts";
+import { buildMachine } from "../plan/build.ts";
+import { initialContext, type PlanContext, productionTimeouts } from "../plan/context.ts";
+import { mermaid } from "../plan/diagram.ts";
+import { branchesOf, type PlanSpec, type StepSpec } from "../plan/spec.ts";
+import { PLANS, type PlanName } from "../run/scenario.ts";
 import { choice, parse } from "./args.ts";
 
 export const planHelp = `switchover plan — show what the switchover will do, step by step

@@ -1,7 +1,7 @@
-import { labDown, labStatus, labUp } from "../docker/lab.ts";
-import { toStderr } from "../docker/progress.ts";
-import { checkUpgradePath, DEFAULT_FROM, DEFAULT_TO } from "../docker/versions.ts";
-import type { PlanName } from "../properties/scenario.ts";
+import { labDown, labStatus, labUp } from "../lab/lab.ts";
+import { toStderr } from "../lab/progress.ts";
+import { checkUpgradePath, DEFAULT_FROM, DEFAULT_TO } from "../lab/versions.ts";
+import type { PlanName } from "../run/scenario.ts";
 import { choice, intOption, parse, UsageError } from "./args.ts";
 import { runFaultRehearsals } from "./fault-rehearse.ts";
 import { interruptible, runOnLab } from "./lab-run.ts";

@@ -1,5 +1,5 @@
-import type { Verdict } from "../properties/checkers/verdict.ts";
-import type { RealRunReport } from "../properties/real-run.ts";
+import type { RealRunReport } from "../run/real-run.ts";
+import type { Verdict } from "../verify/checkers/verdict.ts";
 
 /** Exit code by verdict: 0 ok, 1 violated, 2 unknown. */
 export function exitCode(verdict: Verdict): number {

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { ClusterSpec } from "../executors/commands.ts";
-import { stateDir } from "../executors/state-dir.ts";
+import type { ClusterSpec } from "../hosts/commands.ts";
+import { stateDir } from "../hosts/state-dir.ts";
 
 /** Another live run holds the pair: the CLI says which, and exits 3 without changing anything. */
 export class RunLockedError extends Error {

@@ -1,7 +1,7 @@
 import { createInterface } from "node:readline/promises";
-import { labStatus } from "../docker/lab.ts";
-import { DEFAULT_TO, parsePostgresVersion } from "../docker/versions.ts";
-import type { PlanName } from "../properties/scenario.ts";
+import { labStatus } from "../lab/lab.ts";
+import { DEFAULT_TO, parsePostgresVersion } from "../lab/versions.ts";
+import type { PlanName } from "../run/scenario.ts";
 import { choice, parse, UsageError } from "./args.ts";
 import { interruptible, labPair, runOnLab } from "./lab-run.ts";
 import { exitCode, renderReport } from "./report.ts";

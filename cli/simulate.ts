@@ -1,6 +1,6 @@
-import type { CheckKind } from "../properties/checkers/verdict.ts";
-import type { PlanName } from "../properties/scenario.ts";
-import { type SimulateReport, simulate } from "../properties/simulate.ts";
+import type { PlanName } from "../run/scenario.ts";
+import type { CheckKind } from "../verify/checkers/verdict.ts";
+import { type SimulateReport, simulate } from "../verify/property-run.ts";
 import { choice, intOption, parse, UsageError } from "./args.ts";
 import { progressLine } from "./progress.ts";
 

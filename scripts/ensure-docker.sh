@@ -42,7 +42,7 @@ start_dockerd() {
   [ -x "$dockerd_bin" ] || fail "dockerd not found after installing docker.io"
   say "starting dockerd in the background (log: $DOCKERD_LOG)"
   # Every descriptor beyond stdio is closed first: dockerd outlives this script, and an inherited
-  # one (a caller's lock, or the pipe a CI runner reads to its end) would be held for its lifetime.
+  # one (a lock the caller holds, say) would be held for dockerd's lifetime.
   # shellcheck disable=SC2016 # expanded by the inner bash
   as_root bash -c 'for fd in /proc/self/fd/*; do n=${fd##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-" 2>/dev/null; done
     nohup "$0" >>"$1" 2>&1 </dev/null &' "$dockerd_bin" "$DOCKERD_LOG" \

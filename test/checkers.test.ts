@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { checkLostWrites } from "../properties/checkers/lost-writes.ts";
-import { checkSplitBrain } from "../properties/checkers/split-brain.ts";
-import { checkTermination, type RunEnd } from "../properties/checkers/termination.ts";
-import { type CheckResult, guarded, overall } from "../properties/checkers/verdict.ts";
-import type { ClusterView, NodeView, RoleObservation } from "../properties/cluster.ts";
-import type { ClientOp } from "../properties/history.ts";
+import type { ClusterView, NodeView, RoleObservation } from "../core/cluster-view.ts";
+import type { ClientOp } from "../core/history.ts";
+import { checkLostWrites } from "../verify/checkers/lost-writes.ts";
+import { checkSplitBrain } from "../verify/checkers/split-brain.ts";
+import { checkTermination, type RunEnd } from "../verify/checkers/termination.ts";
+import { type CheckResult, guarded, overall } from "../verify/checkers/verdict.ts";
 
 /** The checkers over hand-made histories and final cluster views. */
 function nodeView(name: string, over: Partial<NodeView> = {}): NodeView {

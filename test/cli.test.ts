@@ -1,10 +1,10 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { buildMachine } from "../machines/build.ts";
-import { seedPlan } from "../machines/seed.ts";
-import { branchesOf, type PlanSpec } from "../machines/spec.ts";
-import { verifiedPlan } from "../machines/verified.ts";
+import { buildMachine } from "../plan/build.ts";
+import { seedPlan } from "../plan/runbook.ts";
+import { branchesOf, type PlanSpec } from "../plan/spec.ts";
+import { verifiedPlan } from "../plan/verified.ts";
 
 /**
  * The CLI as a user sees it: `node bin/switchover.js …` in a child process, judged by its exit

@@ -3,6 +3,7 @@ import { appendFileSync, chownSync, existsSync, mkdtempSync, rmSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { formatLsn, parseLsn } from "../core/lsn.ts";
 import {
   type ClusterSpec,
   fenceMarker,
@@ -13,8 +14,7 @@ import {
   parseTimelineHistory,
   parseWalRecordEnd,
   shellQuote,
-} from "../executors/commands.ts";
-import { formatLsn, parseLsn } from "../executors/lsn.ts";
+} from "../hosts/commands.ts";
 
 /**
  * The host commands and their parsers against the real PostgreSQL 15 of this machine: a primary

@@ -1,8 +1,8 @@
 import { execFile } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import type { FaultRehearsalReport } from "../cli/fault-rehearse.ts";
-import { drawLabFault } from "../properties/lab-faults.ts";
-import { PLANS } from "../properties/scenario.ts";
+import { PLANS } from "../run/scenario.ts";
+import { drawLabFault } from "../verify/lab-faults.ts";
 import { labEnvironment } from "./support/lab-env.ts";
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { InventoryError, parseInventory } from "../executors/inventory/load.ts";
+import { InventoryError, parseInventory } from "../hosts/inventory/load.ts";
 
 /** A complete inventory for two hosts; each malformed case below changes one thing of it. */
 const GOOD = `

@@ -1,12 +1,12 @@
 import Docker from "dockerode";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { findArchives, parseDeb822, parseOneLine } from "../docker/apt-sources.ts";
-import { type LabStatus, labDown, labStatus, labUp } from "../docker/lab.ts";
-import { lsnDiff } from "../docker/status.ts";
-import { LAB_LABEL, labTopology } from "../docker/topology.ts";
-import { checkUpgradePath } from "../docker/versions.ts";
-import { debianVersion } from "../executors/commands.ts";
+import { debianVersion } from "../hosts/commands.ts";
+import { findArchives, parseDeb822, parseOneLine } from "../lab/apt-sources.ts";
+import { type LabStatus, labDown, labStatus, labUp } from "../lab/lab.ts";
+import { lsnDiff } from "../lab/status.ts";
+import { LAB_LABEL, labTopology } from "../lab/topology.ts";
+import { checkUpgradePath } from "../lab/versions.ts";
 import { labEnvironment } from "./support/lab-env.ts";
 
 /**

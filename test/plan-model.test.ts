@@ -1,14 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { createActor, fromPromise } from "xstate";
 import { getShortestPaths } from "xstate/graph";
-import type { ActorName } from "../machines/actors.ts";
-import { abstractModel, buildMachine, RESUMING } from "../machines/build.ts";
-import type { PlanContext } from "../machines/context.ts";
-import { seedPlan } from "../machines/seed.ts";
-import { branchesOf, type PlanSpec, type StepSpec } from "../machines/spec.ts";
-import { verifiedPlan } from "../machines/verified.ts";
-import { SIM_TIMEOUTS } from "../properties/scenario.ts";
-import { SimClock } from "../simulation/clock.ts";
+import { SimClock } from "../core/clock.ts";
+import { abstractModel, buildMachine, RESUMING } from "../plan/build.ts";
+import type { PlanContext } from "../plan/context.ts";
+import type { ActorName } from "../plan/effects.ts";
+import { seedPlan } from "../plan/runbook.ts";
+import { branchesOf, type PlanSpec, type StepSpec } from "../plan/spec.ts";
+import { verifiedPlan } from "../plan/verified.ts";
+import { SIM_TIMEOUTS } from "../run/scenario.ts";
 
 /**
  * Model-based coverage: xstate/graph walks the abstract model of each plan (the same spec,

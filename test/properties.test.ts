@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { PlanSpec } from "../machines/spec.ts";
-import { verifiedPlan } from "../machines/verified.ts";
-import { runScenario } from "../properties/scenario.ts";
-import { simulate } from "../properties/simulate.ts";
+import type { PlanSpec } from "../plan/spec.ts";
+import { verifiedPlan } from "../plan/verified.ts";
+import { runScenario } from "../run/scenario.ts";
+import { simulate } from "../verify/property-run.ts";
 
 /**
  * The safety properties, checked on thousands of simulated switchovers with faults injected at

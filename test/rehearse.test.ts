@@ -1,9 +1,9 @@
 import { execFile } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { connectDocker } from "../docker/engine.ts";
-import { labStatus } from "../docker/lab.ts";
-import { LAB_LABEL } from "../docker/topology.ts";
-import type { RealRunReport } from "../properties/real-run.ts";
+import { connectDocker } from "../lab/engine.ts";
+import { labStatus } from "../lab/lab.ts";
+import { LAB_LABEL } from "../lab/topology.ts";
+import type { RealRunReport } from "../run/real-run.ts";
 import { labEnvironment } from "./support/lab-env.ts";
 
 /**

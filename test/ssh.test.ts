@@ -4,15 +4,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { labFiles } from "../docker/lab-ssh.ts";
-import { loadInventory } from "../executors/inventory/load.ts";
-import { sshExecutor } from "../executors/ssh.ts";
-import { ensureWritesTable } from "../executors/writes.ts";
-import { checkLostWrites } from "../properties/checkers/lost-writes.ts";
-import { History } from "../properties/history.ts";
-import { observeCluster } from "../properties/observe-cluster.ts";
-import type { RealRunReport } from "../properties/real-run.ts";
-import { startWorkload } from "../properties/workload.ts";
+import { History } from "../core/history.ts";
+import { loadInventory } from "../hosts/inventory/load.ts";
+import { sshExecutor } from "../hosts/transports/ssh.ts";
+import { startWorkload } from "../hosts/workload.ts";
+import { ensureWritesTable } from "../hosts/writes.ts";
+import { labFiles } from "../lab/ssh-access.ts";
+import { observeCluster } from "../run/observe.ts";
+import type { RealRunReport } from "../run/real-run.ts";
+import { checkLostWrites } from "../verify/checkers/lost-writes.ts";
 import { labEnvironment } from "./support/lab-env.ts";
 
 /**

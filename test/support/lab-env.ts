@@ -1,4 +1,4 @@
-import { connectDocker, DockerUnavailableError } from "../../docker/engine.ts";
+import { connectDocker, DockerUnavailableError } from "../../lab/engine.ts";
 
 /**
  * Whether the lab tests can run: they need a Docker engine. Without one they are skipped, loudly;

@@ -1,0 +1,289 @@
+import type {
+  ClusterState,
+  ControlData,
+  Lsn,
+  NodeName,
+  Stop,
+  TimelineFork,
+} from "../core/executor.ts";
+import { formatLsn, parseLsn } from "../core/lsn.ts";
+import { SELECT_WRITES_SQL } from "./writes.ts";
+
+/**
+ * The exact shell lines each operation runs on a host: one module for the Docker and the SSH
+ * executors, so that the lab rehearses precisely what production runs. Each command is a
+ * script for `sh -c`, run as `user`.
+ */
+export interface HostSpec {
+  name: NodeName;
+  /** Where the other node and the clients reach this host's Postgres. */
+  address: string;
+  pgBin: string;
+  dataDir: string;
+  port: number;
+  socketDir: string;
+  logFile: string;
+  /** The OS user Postgres runs as. */
+  osUser: string;
+}
+
+export interface ClusterSpec {
+  nodes: HostSpec[];
+  vip: { address: string; prefix: number; device: string };
+  superuser: string;
+  replicationUser: string;
+  database: string;
+  /** The Debian packages a minor upgrade moves, and how a short version maps to theirs. */
+  packages: string[];
+}
+
+export interface HostCommand {
+  user: "root" | "postgres";
+  script: string;
+}
+
+export function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", `'"'"'`)}'`;
+}
+
+/** "15.20-0+deb12u1" (dpkg) or "15.20 (Debian …)" (server_version) → "15.20". */
+export function shortVersion(debianOrServer: string): string {
+  return /^(\d+\.\d+)/.exec(debianOrServer.trim())?.[1] ?? debianOrServer.trim();
+}
+
+/** "15.20" → "15.20-0+deb12u1": the version apt-get pins on Debian bookworm. */
+export function debianVersion(version: string): string {
+  return `${version}-0+deb12u1`;
+}
+
+/**
+ * One row of JSON from the local server: what each executor parses for replication status.
+ * Timeline: a primary's current one is in its WAL file name (the checkpoint's may still be the
+ * old one just after a promotion); a standby's is the one it receives on.
+ */
+export const REPLICATION_SQL = `SELECT json_build_object(
+  'inRecovery', pg_is_in_recovery(),
+  'timeline', CASE WHEN pg_is_in_recovery()
+     THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver), (SELECT timeline_id FROM pg_control_checkpoint()))
+     ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
+  'lsn', CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,
+  'receiveLsn', pg_last_wal_receive_lsn(),
+  'replayLsn', pg_last_wal_replay_lsn(),
+  'streaming', COALESCE((SELECT status = 'streaming' FROM pg_stat_wal_receiver), false),
+  'receiverTimeline', (SELECT received_tli FROM pg_stat_wal_receiver),
+  'standbys', COALESCE((SELECT json_agg(json_build_object('client', COALESCE(application_name, client_addr::text),
+     'state', state, 'sentLsn', sent_lsn, 'replayLsn', replay_lsn)) FROM pg_stat_replication), '[]'::json))`;
+
+/**
+ * Gratuitous ARP so neighbours (clients, routers) drop the VIP's old MAC. arping sends its first
+ * packet at once and the second a second later; the command returns once the first is out
+ * (arping still running after 50 ms), or with arping's failure.
+ */
+function announceVip(c: ClusterSpec): string {
+  return `{ arping -q -U -c 2 -I ${c.vip.device} ${c.vip.address} >/dev/null 2>&1 & a=$!; sleep 0.05; kill -0 $a 2>/dev/null || wait $a; }`;
+}
+
+/** REPLICATION_SQL's row: LSNs as PostgreSQL prints them (`X/Y`), null where they do not apply. */
+export interface ReplicationRow {
+  inRecovery: boolean;
+  timeline: number;
+  lsn: string | null;
+  receiveLsn: string | null;
+  replayLsn: string | null;
+  streaming: boolean;
+  receiverTimeline: number | null;
+  standbys: { client: string; state: string; sentLsn: string | null; replayLsn: string | null }[];
+}
+
+/**
+ * Polls `condition` every 10 ms for at most `timeoutS`, then fails saying `timedOut`. pg_ctl's
+ * own -w polls every 100 ms; on the outage path (stop, promote) those tenths add up.
+ */
+function pollUntil(condition: string, timeoutS: number, timedOut: string): string {
+  return `{ n=0; until ${condition}; do n=$((n+1)); if [ $n -gt ${timeoutS * 100} ]; then echo ${shellQuote(`pg_ctl: ${timedOut}`)} >&2; exit 1; fi; sleep 0.01; done; }`;
+}
+
+/**
+ * While this file exists the host must not start the server by itself (the lab's entrypoint
+ * honours it; on a production host, the unit that starts Postgres at boot should check it).
+ */
+export function fenceMarker(h: Pick<HostSpec, "dataDir">): string {
+  return `${h.dataDir}.fenced`;
+}
+
+export function hostCommands(c: ClusterSpec, h: HostSpec) {
+  const bin = (tool: string) => `${h.pgBin}/${tool}`;
+  /** For tools whose output is parsed: untranslated, whatever the host's locale. */
+  const untranslated = (tool: string) => `LC_ALL=C LANGUAGE= ${bin(tool)}`;
+  const pg = (script: string): HostCommand => ({ user: "postgres", script });
+  const root = (script: string): HostCommand => ({ user: "root", script });
+  const psql = (sql: string, database = "postgres") =>
+    `${bin("psql")} -X -q -At -v ON_ERROR_STOP=1 -h ${h.socketDir} -p ${h.port} -U ${c.superuser} -d ${database} -c ${shellQuote(sql)}`;
+  const vip = `${c.vip.address}/${c.vip.prefix}`;
+  const conninfo = (up: HostSpec) =>
+    `host=${up.address} port=${up.port} user=${c.replicationUser} application_name=${h.name}`;
+  return {
+    /** Exit 0: running; 3: not running (pg_ctl status). */
+    status: pg(`${bin("pg_ctl")} status -D ${h.dataDir}`),
+    installedVersion: root(`dpkg-query -W -f='\${Version}' ${c.packages[0]}`),
+    vipShow: root(`ip -o -4 addr show dev ${c.vip.device}`),
+    /** Already stopped is done. Fenced: marked first, so that it stays down should the host restart. */
+    stop: ({ mode, fence }: Stop, timeoutS: number) =>
+      pg(
+        `${fence ? `touch ${fenceMarker(h)} && ` : ""}if ${bin("pg_ctl")} status -D ${h.dataDir} >/dev/null; then ${bin("pg_ctl")} stop -D ${h.dataDir} -m ${mode} -W && ${pollUntil(`test ! -e ${h.dataDir}/postmaster.pid`, timeoutS, "server does not shut down")}; fi`,
+      ),
+    /** Already running is done; on failure, the end of the server log says why. Unfences. */
+    start: (timeoutS: number) =>
+      pg(
+        `rm -f ${fenceMarker(h)} && { ${bin("pg_ctl")} status -D ${h.dataDir} >/dev/null || ${bin("pg_ctl")} start -D ${h.dataDir} -l ${h.logFile} -w -t ${timeoutS} || { tail -n 20 ${h.logFile} >&2; exit 1; }; }`,
+      ),
+    upgrade: (version: string) =>
+      root(
+        `apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confold ${c.packages
+          .map((p) => `${p}=${debianVersion(version)}`)
+          .join(" ")}`,
+      ),
+    checkpoint: pg(psql("CHECKPOINT")),
+    /** One statement on the local server as the superuser; rows printed unaligned, one a line. */
+    sql: (statement: string) => pg(psql(statement)),
+    replication: pg(psql(REPLICATION_SQL.replace(/\s+/g, " "))),
+    /** The ids of the rows clients wrote (see writes.ts), as one JSON array. */
+    writtenIds: pg(psql(SELECT_WRITES_SQL, c.database)),
+    controlData: pg(`${untranslated("pg_controldata")} -D ${h.dataDir}`),
+    /** The record at `lsn`, to read where it ends. */
+    walRecord: (lsn: Lsn, timeline: number) =>
+      pg(
+        `${untranslated("pg_waldump")} -p ${h.dataDir}/pg_wal -t ${timeline} -s ${formatLsn(lsn)} -n 1`,
+      ),
+    /** The newest timeline history file: its timeline (the file name, hex), then its lines. */
+    latestTimelineHistory: pg(
+      `f=$(ls -1 ${h.dataDir}/pg_wal/*.history 2>/dev/null | sort | tail -n 1) && test -n "$f" && basename "$f" .history && cat "$f"`,
+    ),
+    promote: (timeoutS: number) =>
+      pg(
+        `${bin("pg_ctl")} promote -D ${h.dataDir} -W && ${pollUntil(
+          `${untranslated("pg_controldata")} -D ${h.dataDir} | grep -q '^Database cluster state: *in production'`,
+          timeoutS,
+          "server did not promote in time",
+        )}`,
+      ),
+    /** Not bound is done. */
+    vipDown: root(
+      `if ip -o -4 addr show dev ${c.vip.device} | grep -q ' ${c.vip.address}/'; then ip addr del ${vip} dev ${c.vip.device}; fi`,
+    ),
+    vipUp: (announce: boolean) =>
+      root(
+        `{ ip -o -4 addr show dev ${c.vip.device} | grep -q ' ${c.vip.address}/' || ip addr add ${vip} dev ${c.vip.device}; }` +
+          (announce ? ` && ${announceVip(c)}` : ""),
+      ),
+    configureStandby: (upstream: HostSpec) =>
+      pg(
+        `sed -i '/^primary_conninfo/d' ${h.dataDir}/postgresql.auto.conf && echo ${shellQuote(
+          `primary_conninfo = '${conninfo(upstream)}'`,
+        )} >> ${h.dataDir}/postgresql.auto.conf && touch ${h.dataDir}/standby.signal`,
+      ),
+    rewind: (source: HostSpec) =>
+      pg(
+        `${bin("pg_rewind")} -D ${h.dataDir} --source-server=${shellQuote(
+          `host=${source.address} port=${source.port} user=${c.superuser} dbname=postgres`,
+        )} -P 2>&1`,
+      ),
+    /** Into a new directory, verified, then swapped in; the replaced one is kept aside. */
+    baseBackup: (source: HostSpec) =>
+      pg(
+        [
+          `rm -Rf ${h.dataDir}.new`,
+          `${bin("pg_basebackup")} -D ${h.dataDir}.new -h ${source.address} -p ${source.port} -U ${c.replicationUser} -X stream -R -c fast`,
+          `${bin("pg_verifybackup")} -q -n ${h.dataDir}.new`,
+          `du -sb ${h.dataDir}.new | cut -f1`,
+          `sed -i '/^primary_conninfo/d' ${h.dataDir}.new/postgresql.auto.conf`,
+          `echo ${shellQuote(`primary_conninfo = '${conninfo(source)}'`)} >> ${h.dataDir}.new/postgresql.auto.conf`,
+          `{ test ! -e ${h.dataDir} || { rm -Rf ${h.dataDir}.old && mv ${h.dataDir} ${h.dataDir}.old; }; }`,
+          `mv ${h.dataDir}.new ${h.dataDir}`,
+        ].join(" && "),
+      ),
+    /** Pre-flight: bytes free on the data directory's filesystem. */
+    freeBytes: pg(`df -P -B1 ${h.dataDir} | awk 'NR==2 {print $4}'`),
+    /** Pre-flight: whether apt can install the target version (read-only). */
+    targetAvailable: (version: string) =>
+      root(
+        c.packages
+          .map((p) => `apt-cache show ${p}=${debianVersion(version)} >/dev/null`)
+          .join(" && "),
+      ),
+    removeDataDir: pg(`rm -Rf ${h.dataDir}`),
+    removeSetAside: pg(`rm -Rf ${h.dataDir}.old`),
+  };
+}
+
+export type HostCommands = ReturnType<typeof hostCommands>;
+
+/** vipShow's output: whether the VIP is bound on the device (what vipUp and vipDown test too). */
+export function vipBound(c: ClusterSpec, vipShowOutput: string): boolean {
+  return vipShowOutput.includes(` ${c.vip.address}/`);
+}
+
+/** pg_controldata's "key: value" lines, as the port's ControlData. */
+export function parseControlData(text: string): Omit<ControlData, "checkpointEndLsn"> {
+  const f = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    const at = line.indexOf(":");
+    if (at > 0) f.set(line.slice(0, at).trim(), line.slice(at + 1).trim());
+  }
+  const need = (key: string) => {
+    const v = f.get(key);
+    if (v === undefined) throw new Error(`pg_controldata printed no "${key}"`);
+    return v;
+  };
+  return {
+    state: need("Database cluster state") as ClusterState,
+    timeline: Number(need("Latest checkpoint's TimeLineID")),
+    checkpointLsn: parseLsn(need("Latest checkpoint location")),
+  };
+}
+
+/** WAL page and segment sizes of a default build and initdb, as the Debian packages have them. */
+const WAL_PAGE = 8192;
+const WAL_SEGMENT = 16 * 1024 * 1024;
+/** Page headers a record spanning pages skips: short, and long at the start of a segment. */
+const SHORT_PAGE_HEADER = 24;
+const LONG_PAGE_HEADER = 40;
+
+/**
+ * pg_waldump's line for one record gives its start and total length. The record ends that many
+ * bytes on, counting only page contents (a record crossing a page boundary continues past the
+ * next page's header), rounded up to 8 bytes (MAXALIGN): where a standby's replay position
+ * stands once it has the record.
+ */
+export function parseWalRecordEnd(text: string): Lsn {
+  const m = /len \(rec\/tot\):\s*\d+\/\s*(\d+),.*?lsn: ([0-9A-F]+\/[0-9A-F]+)/.exec(text);
+  if (!m) throw new Error(`pg_waldump printed no record: ${text.trim().slice(0, 200)}`);
+  let at = parseLsn(m[2] as string);
+  let left = Number(m[1]);
+  for (;;) {
+    const room = WAL_PAGE - (at % WAL_PAGE);
+    if (left <= room) break;
+    left -= room;
+    at += room;
+    at += at % WAL_SEGMENT === 0 ? LONG_PAGE_HEADER : SHORT_PAGE_HEADER;
+  }
+  return Math.ceil((at + left) / 8) * 8;
+}
+
+/**
+ * latestTimelineHistory's output: the timeline (hex, the file's name), then the history lines;
+ * the last line is the fork that started that timeline.
+ */
+export function parseTimelineHistory(text: string): TimelineFork {
+  const [name, ...rest] = text.trim().split("\n");
+  const timeline = Number.parseInt(name ?? "", 16);
+  const last = rest
+    .filter((l) => /^\d+\s/.test(l.trim()))
+    .at(-1)
+    ?.trim()
+    .split(/\s+/);
+  if (!Number.isFinite(timeline) || !last?.[1]) {
+    throw new Error(`no timeline fork in: ${text.trim().slice(0, 200)}`);
+  }
+  return { timeline, switchpoint: parseLsn(last[1]) };
+}

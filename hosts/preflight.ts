@@ -1,0 +1,205 @@
+import type { Executor, NodeName, NodeStatus, ReplicationStatus } from "../core/executor.ts";
+import { type ClusterSpec, type HostSpec, hostCommands, shortVersion } from "./commands.ts";
+import type { CommandRunner } from "./host-executor.ts";
+
+/**
+ * The pre-flight checklist of a production run: read-only looks at both hosts, judged before
+ * anything changes. A `fail` stops the run; a `warn` is shown and the run may go on.
+ */
+export interface CheckItem {
+  status: "ok" | "warn" | "fail";
+  check: string;
+  detail: string;
+}
+
+export interface PreflightInput {
+  cluster: ClusterSpec;
+  primary: NodeName;
+  standby: NodeName;
+  targetVersion: string;
+  maxLagBytes: number;
+  minFreeBytes: number;
+}
+
+/** What makes a shutdown hang or a rejoin fail, in one row of JSON per running server. */
+export const HAZARDS_SQL = `SELECT json_build_object(
+  'longTransactions', (SELECT count(*) FROM pg_stat_activity WHERE xact_start < now() - interval '5 minutes' AND backend_type = 'client backend'),
+  'prepared', (SELECT count(*) FROM pg_prepared_xacts),
+  'logicalSlots', (SELECT count(*) FROM pg_replication_slots WHERE slot_type = 'logical'),
+  'archiveMode', current_setting('archive_mode'),
+  'archiveReady', (SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'),
+  'walLogHints', current_setting('wal_log_hints'),
+  'dataChecksums', current_setting('data_checksums'))`;
+
+export interface Hazards {
+  longTransactions: number;
+  prepared: number;
+  logicalSlots: number;
+  archiveMode: string;
+  archiveReady: number;
+  walLogHints: string;
+  dataChecksums: string;
+}
+
+/** Everything pre-flight looked at on one node; null where the look failed. */
+export interface NodeFacts {
+  name: NodeName;
+  status: NodeStatus | { error: string };
+  replication: ReplicationStatus | null;
+  hazards: Hazards | null;
+  freeBytes: number | null;
+  targetAvailable: boolean;
+}
+
+export async function gatherFacts(
+  x: Executor,
+  run: CommandRunner,
+  i: PreflightInput,
+  host: HostSpec,
+): Promise<NodeFacts> {
+  const cmds = hostCommands(i.cluster, host);
+  const st = await x.status(host.name);
+  const running = st.ok && st.running;
+  const rep = running ? await x.replication(host.name) : null;
+  const [hz, df, apt] = await Promise.all([
+    running ? run(host, cmds.sql(HAZARDS_SQL.replace(/\s+/g, " ")), 30_000) : null,
+    run(host, cmds.freeBytes, 30_000),
+    run(host, cmds.targetAvailable(i.targetVersion), 30_000),
+  ]);
+  return {
+    name: host.name,
+    status: st.ok ? st : { error: st.reason },
+    replication: rep?.ok ? rep : null,
+    hazards: hz?.code === 0 ? (JSON.parse(hz.stdout) as Hazards) : null,
+    freeBytes: df.code === 0 && /^\d+$/.test(df.stdout.trim()) ? Number(df.stdout.trim()) : null,
+    targetAvailable: apt.code === 0,
+  };
+}
+
+/** The checklist from what was seen: pure, so each rule is tested without a cluster. */
+export function judge(i: PreflightInput, p: NodeFacts, s: NodeFacts): CheckItem[] {
+  const items: CheckItem[] = [];
+  const add = (status: CheckItem["status"], check: string, detail: string) =>
+    items.push({ status, check, detail });
+  const pst = "error" in p.status ? null : p.status;
+  const sst = "error" in s.status ? null : s.status;
+  for (const [n, st] of [
+    [p, pst],
+    [s, sst],
+  ] as const) {
+    if (!st) add("fail", `${n.name} answers`, (n.status as { error: string }).error);
+  }
+  const pr = p.replication;
+  const sr = s.replication;
+  add(
+    pst?.running && pr && !pr.inRecovery ? "ok" : "fail",
+    `${p.name} is the primary`,
+    !pst?.running
+      ? "postgres is not running"
+      : pr
+        ? pr.inRecovery
+          ? "it is in recovery (a standby)"
+          : `timeline ${pr.timeline}`
+        : "replication status unreadable",
+  );
+  const streams = pr?.standbys.some((b) => b.client === s.name && b.state === "streaming");
+  add(
+    sst?.running && sr?.inRecovery && sr.streaming && streams ? "ok" : "fail",
+    `${s.name} is a standby streaming from ${p.name}`,
+    !sst?.running
+      ? "postgres is not running"
+      : !sr?.inRecovery
+        ? "it is not in recovery (a primary?)"
+        : !sr.streaming || !streams
+          ? `not streaming (${p.name} lists: ${pr?.standbys.map((b) => `${b.client} ${b.state}`).join(", ") || "none"})`
+          : `timeline ${sr.timeline}`,
+  );
+  if (pr && sr?.replayLsn != null) {
+    const lag = Math.max(0, pr.lsn - sr.replayLsn);
+    add(
+      lag <= i.maxLagBytes ? "ok" : "fail",
+      "standby lag",
+      `${lag} bytes (bound ${i.maxLagBytes})`,
+    );
+  }
+  const versions = [pst, sst].map((v) => v?.version ?? "?");
+  const newer = versions.filter((v) => v !== "?" && compareVersions(v, i.targetVersion) > 0);
+  add(
+    newer.length > 0 ? "fail" : "ok",
+    "versions",
+    `${p.name} ${versions[0]}, ${s.name} ${versions[1]} → ${i.targetVersion}${newer.length > 0 ? " (a node is newer than the target)" : ""}`,
+  );
+  const missing = [p, s].filter((n) => !n.targetAvailable).map((n) => n.name);
+  add(
+    missing.length === 0 ? "ok" : "fail",
+    `packages of ${i.targetVersion} available`,
+    missing.length === 0
+      ? i.cluster.packages.join(", ")
+      : `apt-cache does not know them on ${missing.join(", ")}`,
+  );
+  add(
+    pst?.vipBound && !sst?.vipBound ? "ok" : "fail",
+    `VIP ${i.cluster.vip.address} on ${p.name} only`,
+    `bound on: ${[pst?.vipBound ? p.name : null, sst?.vipBound ? s.name : null].filter(Boolean).join(", ") || "none"}`,
+  );
+  for (const n of [p, s]) {
+    add(
+      n.freeBytes !== null && n.freeBytes >= i.minFreeBytes ? "ok" : "fail",
+      `free disk on ${n.name}`,
+      n.freeBytes === null ? "df failed" : `${mib(n.freeBytes)} free (need ${mib(i.minFreeBytes)})`,
+    );
+  }
+  const h = p.hazards;
+  if (!h) {
+    add("fail", "shutdown and rejoin hazards", `could not read them on ${p.name}`);
+    return items;
+  }
+  add(
+    h.longTransactions === 0 ? "ok" : "warn",
+    "long-running transactions",
+    h.longTransactions === 0
+      ? "none over 5 minutes"
+      : `${h.longTransactions} over 5 minutes: the fast stop rolls them back`,
+  );
+  add(
+    h.prepared === 0 ? "ok" : "fail",
+    "prepared transactions",
+    h.prepared === 0
+      ? "none"
+      : `${h.prepared}: commit or roll them back first (they hold locks across the switchover)`,
+  );
+  add(
+    h.logicalSlots === 0 ? "ok" : "fail",
+    "logical replication slots",
+    h.logicalSlots === 0
+      ? "none"
+      : `${h.logicalSlots} on ${p.name}: PostgreSQL 15 loses them at the promotion`,
+  );
+  add(
+    h.archiveReady <= 16 ? (h.archiveReady === 0 ? "ok" : "warn") : "fail",
+    "archive backlog",
+    `archive_mode ${h.archiveMode}, ${h.archiveReady} WAL file(s) waiting: a shutdown waits for them`,
+  );
+  const rewindable = h.dataChecksums === "on" || h.walLogHints === "on";
+  add(
+    rewindable ? "ok" : "warn",
+    "pg_rewind possible",
+    `data_checksums ${h.dataChecksums}, wal_log_hints ${h.walLogHints}${rewindable ? "" : ": a rejoin that needs a rewind falls back to a full base backup"}`,
+  );
+  return items;
+}
+
+function compareVersions(a: string, b: string): number {
+  const [am, an] = shortVersion(a).split(".").map(Number);
+  const [bm, bn] = shortVersion(b).split(".").map(Number);
+  return (am ?? 0) - (bm ?? 0) || (an ?? 0) - (bn ?? 0);
+}
+
+function mib(n: number): string {
+  return `${Math.round(n / 1024 ** 2)} MiB`;
+}
+
+export function renderChecklist(items: readonly CheckItem[]): string {
+  const mark = { ok: "[ok]  ", warn: "[warn]", fail: "[FAIL]" };
+  return `${items.map((c) => `  ${mark[c.status]} ${c.check}: ${c.detail}`).join("\n")}\n`;
+}

@@ -1,0 +1,38 @@
+import type Docker from "dockerode";
+import type { Executor } from "../core/executor.ts";
+import { type CommandRunner, shellExecutor } from "../hosts/host-executor.ts";
+import { ShellSessions } from "../hosts/shell-session.ts";
+import { openContainerShell } from "../hosts/transports/docker-shell.ts";
+import { labCluster, NODE_NAMES, PG, type Topology } from "./topology.ts";
+
+/**
+ * The Executor against the Docker lab: the host commands run through `docker exec` in each node's
+ * container, and clients reach Postgres on the lab network, through the VIP or a node's address.
+ */
+export function dockerExecutor(docker: Docker, topology: Topology): Executor & { close(): void } {
+  const labNode = (name: string) => {
+    const n = NODE_NAMES.find((x) => x === name);
+    if (!n) throw new Error(`the lab has no node "${name}" (${NODE_NAMES.join(", ")})`);
+    return topology.nodes[n];
+  };
+  // A shell kept open per node and user: a fresh `docker exec` costs ~100 ms, on the outage path.
+  const sessions = new ShellSessions();
+  const run: CommandRunner = (node, cmd, deadlineMs) => {
+    const { container } = labNode(node.name);
+    return sessions.run(container, cmd.user, cmd.script, deadlineMs, () =>
+      openContainerShell(docker, container, cmd.user),
+    );
+  };
+  const cluster = labCluster(topology);
+  const executor = shellExecutor({
+    cluster,
+    run,
+    endpoint: (target) => ({
+      host: target === "vip" ? topology.vip : labNode(target).address,
+      port: PG.port,
+      user: PG.superuser,
+      database: cluster.database,
+    }),
+  });
+  return Object.assign(executor, { close: () => sessions.closeAll() });
+}

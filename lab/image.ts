@@ -1,0 +1,172 @@
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type Docker from "dockerode";
+import { debianVersion } from "../hosts/commands.ts";
+import { runInImage } from "../hosts/transports/docker-exec.ts";
+import { type DebianArchives, readHostArchives } from "./apt-sources.ts";
+import { imageExists } from "./base-image.ts";
+import { followDockerStream, type Progress } from "./progress.ts";
+import { missingVersions } from "./versions.ts";
+
+/** The lab image's build context: the Dockerfile and the scripts it copies. */
+export const LAB_CONTEXT = fileURLToPath(new URL("./image/", import.meta.url));
+export const IMAGE_LABEL = "pg-switchover.image";
+
+const BUILD_DEADLINE_MS = 30 * 60_000;
+
+export class ImageBuildError extends Error {
+  override readonly name = "ImageBuildError";
+}
+
+interface BuildInputs {
+  baseImage: string;
+  from: string;
+  /** The version a switchover upgrades to: its packages are downloaded into the image. */
+  to: string;
+  archives: DebianArchives;
+}
+
+/** Image tags for one set of inputs: the same inputs always give the same tags (the cache key). */
+export function labImageTags(inputs: BuildInputs): { apt: string; lab: string } {
+  const hash = createHash("sha256");
+  for (const name of contextFiles()) {
+    hash
+      .update(`${name}\0`)
+      .update(readFileSync(join(LAB_CONTEXT, name)))
+      .update("\0");
+  }
+  hash.update(JSON.stringify([inputs.baseImage, inputs.archives.mirror, inputs.archives.security]));
+  const aptHash = hash.copy().digest("hex").slice(0, 12);
+  const labHash = hash
+    .update(`${debianVersion(inputs.from)}\0${debianVersion(inputs.to)}`)
+    .digest("hex")
+    .slice(0, 12);
+  return {
+    apt: `pg-switchover/apt:bookworm-${aptHash}`,
+    lab: `pg-switchover/lab:${inputs.from}-${labHash}`,
+  };
+}
+
+function contextFiles(): string[] {
+  return readdirSync(LAB_CONTEXT).sort();
+}
+
+export function hostArchives(): DebianArchives {
+  const found = readHostArchives();
+  if (!found.ok) throw new ImageBuildError(`cannot configure the lab image's apt: ${found.reason}`);
+  return found.archives;
+}
+
+/**
+ * Builds one target of lab/image/Dockerfile (`apt`: sources + lists; `lab`: the host image)
+ * unless `tag` already exists. Streams the build output to `progress`.
+ */
+export async function ensureTarget(
+  docker: Docker,
+  target: "apt" | "lab",
+  tag: string,
+  inputs: BuildInputs,
+  progress: Progress,
+  signal?: AbortSignal,
+): Promise<void> {
+  if (await imageExists(docker, tag)) {
+    progress(`image ${tag} present`);
+    return;
+  }
+  progress(`building ${tag} (target ${target}; the first build downloads packages, minutes)`);
+  const started = performance.now();
+  const stream = await docker.buildImage({ context: LAB_CONTEXT, src: contextFiles() }, {
+    t: tag,
+    target,
+    buildargs: {
+      BASE_IMAGE: inputs.baseImage,
+      DEBIAN_MIRROR: inputs.archives.mirror,
+      DEBIAN_SECURITY: inputs.archives.security,
+      PG_VERSION: debianVersion(inputs.from),
+      PG_TARGET_VERSION: debianVersion(inputs.to),
+    },
+    labels: { [IMAGE_LABEL]: target },
+    rm: true,
+    forcerm: true,
+    abortSignal: anySignal(AbortSignal.timeout(BUILD_DEADLINE_MS), signal),
+  } as Docker.ImageBuildOptions);
+  const outcome = await followDockerStream(docker, stream, (line) => progress(`  ${line}`));
+  if (!outcome.ok) {
+    throw new ImageBuildError(
+      `building ${tag} failed: ${outcome.error}\n  ${outcome.tail.join("\n  ")}`,
+    );
+  }
+  progress(`built ${tag} in ${((performance.now() - started) / 1000).toFixed(1)}s`);
+}
+
+export class VersionUnavailableError extends Error {
+  override readonly name = "VersionUnavailableError";
+}
+
+const VERSIONS_FILE = "/usr/share/pg-switchover/postgresql-15-versions";
+const PROBE_DEADLINE_MS = 5 * 60_000;
+
+/**
+ * Makes sure the lab image for `from` exists and that Debian has both `from` and `to`,
+ * checked against the apt lists the image was built with (and live, on a miss, since the archive
+ * may have moved on since). Returns the lab image tag.
+ * @throws VersionUnavailableError before any lab container is touched.
+ */
+export async function ensureLabImage(
+  docker: Docker,
+  baseImage: string,
+  versions: { from: string; to: string },
+  progress: Progress,
+  signal?: AbortSignal,
+): Promise<string> {
+  const inputs = { baseImage, ...versions, archives: hostArchives() };
+  const tags = labImageTags(inputs);
+  const haveLab = await imageExists(docker, tags.lab);
+  const probeImage = haveLab ? tags.lab : tags.apt;
+  if (!haveLab) await ensureTarget(docker, "apt", tags.apt, inputs, progress, signal);
+  await checkVersionsAvailable(docker, probeImage, [versions.from, versions.to], progress);
+  signal?.throwIfAborted();
+  await ensureTarget(docker, "lab", tags.lab, inputs, progress, signal);
+  return tags.lab;
+}
+
+async function checkVersionsAvailable(
+  docker: Docker,
+  image: string,
+  wanted: string[],
+  progress: Progress,
+): Promise<void> {
+  const cached = await listVersions(docker, image, ["cat", VERSIONS_FILE]);
+  if (missingVersions(wanted, cached).length === 0) return;
+  progress("a wanted version is not in the image's apt lists: asking Debian's archive again");
+  const live = await listVersions(docker, image, [
+    "sh",
+    "-c",
+    "apt-get update -qq >/dev/null && apt-cache madison postgresql-15 | awk -F'|' '{gsub(/ /, \"\", $2); print $2}'",
+  ]);
+  const missing = missingVersions(wanted, live);
+  if (missing.length > 0) {
+    throw new VersionUnavailableError(
+      `postgresql-15 ${missing.map(debianVersion).join(", ")} not in Debian bookworm or ` +
+        `bookworm-security (available: ${live.join(", ") || "none"})`,
+    );
+  }
+}
+
+async function listVersions(docker: Docker, image: string, cmd: string[]): Promise<string[]> {
+  const result = await runInImage(docker, image, cmd, PROBE_DEADLINE_MS);
+  if (result.exitCode !== 0) {
+    throw new ImageBuildError(
+      `listing postgresql-15 versions in ${image} failed: ${result.stderr}`,
+    );
+  }
+  return result.stdout
+    .split("\n")
+    .map((line) => line.trim())
+    .filter(Boolean);
+}
+
+const anySignal = (deadline: AbortSignal, signal?: AbortSignal) =>
+  signal ? AbortSignal.any([deadline, signal]) : deadline;

@@ -1,0 +1,97 @@
+import type Docker from "dockerode";
+import { type HostCommand, parseControlData, type ReplicationRow } from "../hosts/commands.ts";
+import { describeFailure, runHostCommand } from "../hosts/transports/docker-exec.ts";
+import type { LabHost } from "./hosts.ts";
+import { PG } from "./topology.ts";
+
+/**
+ * Postgres inside one lab host, driven by the host commands of hosts/commands.ts (pg_ctl,
+ * psql over the local socket, pg_controldata), as the switchover itself drives it.
+ */
+export class PostgresCommandError extends Error {
+  override readonly name = "PostgresCommandError";
+}
+
+const SHORT_MS = 30_000;
+/** pg_ctl's own wait for the server to start (-t, seconds), and ours around it. */
+const START_WAIT_S = 120;
+const START_DEADLINE_MS = 150_000;
+
+/** A lab-only script (initdb, inspecting the data directory), run as `postgres` like the rest. */
+export const asPostgres = (script: string): HostCommand => ({ user: "postgres", script });
+
+/** Runs a host command on `host`; a non-zero exit or a timeout is an error naming `what`. */
+export async function mustRun(
+  docker: Docker,
+  host: LabHost,
+  what: string,
+  cmd: HostCommand,
+  deadlineMs = SHORT_MS,
+): Promise<string> {
+  const result = await runHostCommand(docker, host.container, cmd, deadlineMs);
+  if (result.exitCode === 0) return result.stdout;
+  throw new PostgresCommandError(
+    `${what} on ${host.container} ${describeFailure(result, deadlineMs)}`,
+  );
+}
+
+/** Runs a query returning one json value (one row, one column) and parses it. */
+export async function queryJson<T>(docker: Docker, host: LabHost, sql: string): Promise<T> {
+  const out = await mustRun(docker, host, "psql", host.commands.sql(sql));
+  return JSON.parse(out.trim()) as T;
+}
+
+/** The running server's replication facts, read as the switchover reads them. */
+export async function replication(docker: Docker, host: LabHost): Promise<ReplicationRow> {
+  const out = await mustRun(docker, host, "replication status", host.commands.replication);
+  return JSON.parse(out.trim()) as ReplicationRow;
+}
+
+/** What the files say about a node's server, in one exec (each exec costs a round trip). */
+export interface DataDirFacts {
+  hasData: boolean;
+  /** pg_ctl status: a postmaster runs on the data directory. */
+  running: boolean;
+  /** standby.signal exists: the server starts (or runs) as a standby. */
+  standbySignal: boolean;
+  /** PG.fenceMarker exists: nothing may start this server. */
+  fenced: boolean;
+}
+
+export async function dataDirFacts(docker: Docker, host: LabHost): Promise<DataDirFacts> {
+  const script = [
+    `test -f ${PG.data}/PG_VERSION && echo hasData`,
+    `${host.commands.status.script} >/dev/null 2>&1 && echo running`,
+    `test -e ${PG.data}/standby.signal && echo standbySignal`,
+    `test -e ${PG.fenceMarker} && echo fenced`,
+    "true",
+  ].join("; ");
+  const out = await mustRun(docker, host, "inspecting the data directory", asPostgres(script));
+  const words = new Set(out.split(/\s+/));
+  return {
+    hasData: words.has("hasData"),
+    running: words.has("running"),
+    standbySignal: words.has("standbySignal"),
+    fenced: words.has("fenced"),
+  };
+}
+
+export async function startPostgres(docker: Docker, host: LabHost): Promise<void> {
+  await mustRun(docker, host, "pg_ctl start", host.commands.start(START_WAIT_S), START_DEADLINE_MS);
+}
+
+/** pg_controldata, parsed (readable while the server is down). */
+export async function controlData(docker: Docker, host: LabHost) {
+  return parseControlData(await mustRun(docker, host, "pg_controldata", host.commands.controlData));
+}
+
+/** The installed server package's version, e.g. "15.18-0+deb12u1"; null when dpkg has none. */
+export async function packageVersion(docker: Docker, host: LabHost): Promise<string | null> {
+  const result = await runHostCommand(
+    docker,
+    host.container,
+    host.commands.installedVersion,
+    SHORT_MS,
+  );
+  return result.exitCode === 0 ? result.stdout.trim() : null;
+}

@@ -1,0 +1,98 @@
+import { type ClusterSpec, fenceMarker } from "../hosts/commands.ts";
+/**
+ * Names and addresses of the lab: one Docker network, two hosts, a VIP. Everything the lab creates
+ * carries LAB_LABEL, and `lab down` removes exactly what carries it.
+ */
+export const LAB_LABEL = "pg-switchover.lab";
+export const LAB_LABELS = { [LAB_LABEL]: "1" };
+export const NETWORK_NAME = "pg-switchover-lab";
+
+/**
+ * A /24 outside Docker's default address pools (172.17–31.x, 192.168.x) and outside common
+ * home/cloud ranges; `lab up` refuses it if a host route or another Docker network overlaps.
+ * PG_SWITCHOVER_LAB_SUBNET=a.b.c.0/24 moves the lab elsewhere.
+ */
+export const DEFAULT_SUBNET = "10.213.57.0/24";
+
+export type NodeName = "node1" | "node2";
+export const NODE_NAMES: readonly NodeName[] = ["node1", "node2"];
+
+export interface Topology {
+  subnet: string;
+  gateway: string;
+  /** Docker hands out dynamic addresses only from here, so .10–.12 stay ours. */
+  dynamicRange: string;
+  vip: string;
+  nodes: Record<
+    NodeName,
+    { container: string; hostname: NodeName; address: string; volume: string }
+  >;
+}
+
+export function labTopology(
+  subnet = process.env.PG_SWITCHOVER_LAB_SUBNET ?? DEFAULT_SUBNET,
+): Topology {
+  const match = /^(\d{1,3}\.\d{1,3}\.\d{1,3})\.0\/24$/.exec(subnet);
+  if (!match?.[1]) throw new Error(`lab subnet must look like a.b.c.0/24, got "${subnet}"`);
+  const prefix = match[1];
+  const node = (name: NodeName, host: number) => ({
+    container: `pg-switchover-${name}`,
+    hostname: name,
+    address: `${prefix}.${host}`,
+    volume: `pg-switchover-${name}-data`,
+  });
+  return {
+    subnet,
+    gateway: `${prefix}.1`,
+    dynamicRange: `${prefix}.128/25`,
+    vip: `${prefix}.10`,
+    nodes: { node1: node("node1", 11), node2: node("node2", 12) },
+  };
+}
+
+const DATA = "/var/lib/postgresql/15/lab";
+
+/** Where Postgres lives inside a lab host (Debian's layout for version 15). */
+export const PG = {
+  bin: "/usr/lib/postgresql/15/bin",
+  pgCtl: "/usr/lib/postgresql/15/bin/pg_ctl",
+  data: DATA,
+  log: "/var/log/postgresql/lab.log",
+  /** When this file exists, neither the entrypoint nor `lab up` starts the node's postgres: the
+   * plan fences an old primary so that a restarted container cannot bring it back. The
+   * entrypoint spells out the same path. */
+  fenceMarker: fenceMarker({ dataDir: DATA }),
+  socketDir: "/var/run/postgresql",
+  port: 5432,
+  /** The OS user every Postgres command runs as (docker exec --user postgres). */
+  osUser: "postgres",
+  superuser: "postgres",
+  replicationUser: "replicator",
+  database: "app",
+} as const;
+
+/** The libpq URI a client on the Docker host uses to reach the primary through the VIP. */
+export function vipUri(topology: Topology, database = "postgres"): string {
+  return `postgresql://${PG.superuser}@${topology.vip}:${PG.port}/${database}`;
+}
+
+/** The lab as the host commands see it: the same ClusterSpec an inventory gives for production. */
+export function labCluster(topology: Topology): ClusterSpec {
+  return {
+    nodes: NODE_NAMES.map((name) => ({
+      name,
+      address: topology.nodes[name].address,
+      pgBin: PG.bin,
+      dataDir: PG.data,
+      port: PG.port,
+      socketDir: PG.socketDir,
+      logFile: PG.log,
+      osUser: PG.osUser,
+    })),
+    vip: { address: topology.vip, prefix: 24, device: "eth0" },
+    superuser: PG.superuser,
+    replicationUser: PG.replicationUser,
+    database: PG.database,
+    packages: ["postgresql-15", "postgresql-client-15"],
+  };
+}

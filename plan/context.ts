@@ -1,0 +1,81 @@
+import type { Lsn, NodeName } from "../core/executor.ts";
+
+/** Every deadline of the plan, in ms. Each wait and each step has one. */
+export interface Timeouts {
+  command: number;
+  stop: number;
+  start: number;
+  upgrade: number;
+  stream: number;
+  catchUp: number;
+  replay: number;
+  promote: number;
+  rejoin: number;
+  /** How long a forward-only step keeps retrying; each attempt has the step's own deadline. */
+  persist: number;
+  /** Pause between two attempts of a step that only goes forward. */
+  retryBackoff: number;
+  /** How often a wait polls. */
+  poll: number;
+}
+
+export const productionTimeouts: Timeouts = {
+  command: 30_000,
+  stop: 60_000,
+  start: 60_000,
+  upgrade: 600_000,
+  stream: 60_000,
+  catchUp: 60_000,
+  replay: 30_000,
+  promote: 60_000,
+  rejoin: 3_600_000,
+  persist: 900_000,
+  retryBackoff: 1_000,
+  poll: 50,
+};
+
+export interface PlanInput {
+  primary: NodeName;
+  standby: NodeName;
+  targetVersion: string;
+  timeouts: Timeouts;
+  /** Pre-flight refuses to start when the standby is further behind than this. */
+  maxLagBytes: number;
+}
+
+export type RejoinMethod = "direct" | "rewind" | "baseBackup";
+
+export interface PlanContext extends PlanInput {
+  /** The old primary's shutdown checkpoint, read after its postmaster exited. */
+  shutdownCheckpoint: { lsn: Lsn; endLsn: Lsn } | null;
+  promoted: boolean;
+  newTimeline: number | null;
+  rejoin: { method: RejoinMethod; bytesCopied: number } | null;
+  failure: { step: string; reason: string } | null;
+}
+
+export function initialContext(input: PlanInput): PlanContext {
+  return {
+    ...input,
+    shutdownCheckpoint: null,
+    promoted: false,
+    newTimeline: null,
+    rejoin: null,
+    failure: null,
+  };
+}
+
+/** What the operator must still do after a run ended in `aborted`. */
+export function leftToDo(c: PlanContext): string[] {
+  const why = c.failure ? `${c.failure.step} failed: ${c.failure.reason}` : "the run stopped";
+  if (c.promoted) {
+    return [
+      `${c.standby} is the primary (timeline ${c.newTimeline ?? "?"}) and holds the VIP; ${why}.`,
+      `${c.primary} is fenced (stopped): upgrade it to ${c.targetVersion} and rejoin it as a standby of ${c.standby} (resume the run, or rewind/base-backup it by hand).`,
+    ];
+  }
+  return [
+    `${c.primary} is still the primary and holds the VIP; ${why}.`,
+    `Check ${c.standby} (version, streaming) and fix the cause before running the switchover again.`,
+  ];
+}

@@ -1,0 +1,310 @@
+import { type Clock, sleep } from "../core/clock.ts";
+import type {
+  CallOptions,
+  ControlData,
+  Executor,
+  NodeName,
+  NodeStatus,
+  Outcome,
+  ProbeResult,
+  PromoteResult,
+  ReplicationStatus,
+  Stop,
+  TimelineFork,
+} from "../core/executor.ts";
+import { appliedWrites, lastEnd, replayedEnd, type SimNode } from "./model.ts";
+import type { World } from "./world.ts";
+
+/** Simulated durations (ms): the proportions of real operations, not their absolute values. */
+const LATENCY = 5;
+const CHECKPOINT_BASE = 20;
+const CHECKPOINT_PER_PAGE = 0.2;
+const START = 60;
+const CRASH_RECOVERY = 200;
+const UPGRADE = 1500;
+const PROMOTE = 40;
+const REWIND = 400;
+const BASE_BACKUP = 2500;
+const DATA_BYTES = 32 * 1024 * 1024;
+/** pg_ctl's default wait (-t) for a shutdown already under way. */
+const STOP_WAIT = 60_000;
+const POLL = 10;
+
+const ok = { ok: true } as const;
+const fail = (reason: string) => ({ ok: false, reason }) as const;
+
+/** What the Executor's operations do to the simulated world, each taking simulated time. */
+type HostOps = {
+  [K in keyof Executor]: (...args: DropOptions<Parameters<Executor[K]>>) => ReturnType<Executor[K]>;
+};
+type DropOptions<P extends unknown[]> = P extends [...infer Head, (CallOptions | undefined)?]
+  ? Head
+  : P;
+
+/**
+ * The Executor over the simulated world. A command, once sent, runs to its end on the host even
+ * if the caller gives up (its deadline passed, or the operator's process died): the call
+ * returns early, the effect still happens. That is what makes retries and resumes honest.
+ */
+export function simulatedExecutor(world: World): Executor {
+  const host = new SimulatedHost(world);
+  const executor: Record<string, unknown> = {};
+  for (const name of Object.getOwnPropertyNames(SimulatedHost.prototype)) {
+    const op = (host as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name];
+    if (name === "constructor" || name.startsWith("_") || typeof op !== "function") continue;
+    const arity = op.length;
+    executor[name] = (...args: unknown[]) =>
+      abortable(
+        op.apply(host, args.slice(0, arity)),
+        (args[arity] as CallOptions | undefined)?.signal,
+      );
+  }
+  return executor as unknown as Executor;
+}
+
+class SimulatedHost implements HostOps {
+  private readonly clock: Clock;
+
+  constructor(private readonly world: World) {
+    this.clock = world.clock;
+  }
+
+  async status(name: NodeName): Promise<Outcome<NodeStatus>> {
+    const n = await this._reach(name);
+    return { ok: true, running: n.process !== "stopped", version: n.installed, vipBound: n.vip };
+  }
+
+  /** The model has no host restarts: a fenced stop is a plain stop here. */
+  async stopPostgres(name: NodeName, { mode }: Stop): Promise<Outcome> {
+    let n = await this._reach(name);
+    if (n.process === "stopped") return ok;
+    if (n.process === "stopping" && mode === "fast") return this._awaitExit(name);
+    if (mode === "immediate") {
+      this.world.emit({ type: "stopped", node: name, clean: false });
+      return ok;
+    }
+    this.world.emit({ type: "stopping", node: name });
+    if (!n.inRecovery) {
+      await this._pass(CHECKPOINT_BASE + n.dirty * CHECKPOINT_PER_PAGE, name);
+      n = this.world.node(name);
+      if (n.process === "stopped") return ok;
+      const record = this.world.newRecord(name, "shutdown", 114);
+      this.world.emit({ type: "checkpointed", node: name, record, state: "shut down" });
+      // The walsenders ship the shutdown checkpoint to connected standbys before the
+      // postmaster exits: pg_control already says "shut down" during that window.
+      if (this._streamingStandbys(name).length > 0)
+        await this._pass(this.world.state.receiveLagMs + 1, name);
+    }
+    if (this.world.node(name).process !== "stopped")
+      this.world.emit({ type: "stopped", node: name, clean: true });
+    return ok;
+  }
+
+  /** A second fast stop only waits for the shutdown under way, as `pg_ctl stop -w` does. */
+  private async _awaitExit(name: NodeName): Promise<Outcome> {
+    for (let waited = 0; waited < STOP_WAIT; waited += POLL) {
+      if (this.world.node(name).process === "stopped") return ok;
+      await this._pass(POLL, name);
+    }
+    return fail(`${name}: server does not shut down`);
+  }
+
+  async startPostgres(name: NodeName): Promise<Outcome> {
+    const n = await this._reach(name);
+    if (!n.hasData) return fail(`${name}: no data directory`);
+    if (n.process === "stopping") return fail(`${name}: the server is shutting down`);
+    if (n.process === "running") return ok;
+    await this._pass(START + (n.control.state === "in production" ? CRASH_RECOVERY : 0), name);
+    if (this.world.node(name).process === "stopped")
+      this.world.emit({ type: "started", node: name });
+    return ok;
+  }
+
+  async upgradePackages(name: NodeName, version: string): Promise<Outcome> {
+    const n = await this._reach(name);
+    if (n.installed === version) return ok;
+    await this._pass(UPGRADE, name);
+    this.world.emit({ type: "upgraded", node: name, version });
+    return ok;
+  }
+
+  async checkpoint(name: NodeName): Promise<Outcome> {
+    const n = await this._reach(name);
+    if (n.process !== "running") return fail(`${name}: not running`);
+    await this._pass(CHECKPOINT_BASE + n.dirty * CHECKPOINT_PER_PAGE, name);
+    if (this.world.node(name).process !== "running") return fail(`${name}: server went away`);
+    // On a standby CHECKPOINT is a restartpoint: it flushes, and writes no WAL of its own.
+    if (n.inRecovery) return ok;
+    const record = this.world.newRecord(name, "checkpoint", 114);
+    this.world.emit({ type: "checkpointed", node: name, record, state: "in production" });
+    return ok;
+  }
+
+  async replication(name: NodeName): Promise<Outcome<ReplicationStatus>> {
+    const n = await this._reach(name);
+    if (n.process !== "running") return fail(`${name}: not running`);
+    const up = n.upstream === null ? undefined : this.world.state.nodes[n.upstream];
+    const standbys = this._streamingStandbys(name).map((s) => ({
+      client: s.name,
+      state: "streaming",
+      sentLsn: lastEnd(s),
+      replayLsn: replayedEnd(s),
+    }));
+    return {
+      ok: true,
+      inRecovery: n.inRecovery,
+      timeline: n.control.timeline,
+      lsn: n.inRecovery ? replayedEnd(n) : lastEnd(n),
+      receiveLsn: n.inRecovery ? lastEnd(n) : null,
+      replayLsn: n.inRecovery ? replayedEnd(n) : null,
+      streaming: n.inRecovery && up !== undefined && this.world.canStream(n, up),
+      standbys,
+    };
+  }
+
+  async controlData(name: NodeName): Promise<Outcome<ControlData>> {
+    const n = await this._reach(name);
+    if (!n.hasData) return fail(`${name}: no data directory`);
+    return { ok: true, ...n.control };
+  }
+
+  async timelineFork(name: NodeName): Promise<Outcome<TimelineFork>> {
+    const n = await this._reach(name);
+    const fork = n.forks.at(-1);
+    return fork ? { ok: true, ...fork } : fail(`${name}: no timeline history (never promoted)`);
+  }
+
+  async promote(name: NodeName): Promise<Outcome<PromoteResult>> {
+    const n = await this._reach(name);
+    if (n.process !== "running") return fail(`${name}: not running`);
+    if (!n.inRecovery) return { ok: true, timeline: n.control.timeline };
+    await this._pass(PROMOTE, name);
+    const m = this.world.node(name);
+    if (m.process !== "running" || !m.inRecovery) return fail(`${name}: changed while promoting`);
+    // Promotion first replays everything received; WAL still in flight is not part of it.
+    if (m.replayed < m.records.length)
+      this.world.emit({ type: "walReplayed", node: name, upTo: m.records.length });
+    const record = this.world.newRecord(name, "endOfRecovery", 114);
+    const fork = { timeline: record.tli, switchpoint: record.start };
+    this.world.emit({ type: "promoted", node: name, fork, record });
+    return { ok: true, timeline: fork.timeline };
+  }
+
+  async vipDown(name: NodeName): Promise<Outcome> {
+    const n = await this._reach(name);
+    if (n.vip) this.world.emit({ type: "vip", node: name, bound: false, announce: false });
+    return ok;
+  }
+
+  async vipUp(name: NodeName, announce: boolean): Promise<Outcome> {
+    const n = await this._reach(name);
+    if (!n.vip || announce) this.world.emit({ type: "vip", node: name, bound: true, announce });
+    return ok;
+  }
+
+  async configureStandby(name: NodeName, upstream: NodeName): Promise<Outcome> {
+    const n = await this._reach(name);
+    if (n.process !== "stopped") return fail(`${name}: must be stopped to become a standby`);
+    if (!n.hasData) return fail(`${name}: no data directory`);
+    this.world.emit({ type: "standbyConfigured", node: name, upstream });
+    return ok;
+  }
+
+  rewind(name: NodeName, source: NodeName): Promise<Outcome<{ bytesCopied: number }>> {
+    return this._copyFrom(name, source, "rewind");
+  }
+
+  baseBackup(name: NodeName, source: NodeName): Promise<Outcome<{ bytesCopied: number }>> {
+    return this._copyFrom(name, source, "baseBackup");
+  }
+
+  async removeDataDir(name: NodeName): Promise<Outcome> {
+    const n = await this._reach(name);
+    if (n.process !== "stopped") return fail(`${name}: server running`);
+    this.world.emit({ type: "dataRemoved", node: name });
+    return ok;
+  }
+
+  async removeSetAside(name: NodeName): Promise<Outcome> {
+    const n = await this._reach(name);
+    if (n.setAside) this.world.emit({ type: "setAsideRemoved", node: name });
+    return ok;
+  }
+
+  async probeWrite(target: NodeName | "vip", id: string): Promise<Outcome<ProbeResult>> {
+    await sleep(this.clock, LATENCY);
+    const w = this.world.write(target, id);
+    return w.type === "ok" ? { ok: true, node: w.node } : fail(w.reason);
+  }
+
+  async writtenIds(name: NodeName): Promise<Outcome<{ ids: string[] }>> {
+    const n = await this._reach(name);
+    if (n.process !== "running") return fail(`${name}: not running`);
+    return { ok: true, ids: [...appliedWrites(n)] };
+  }
+
+  async notify(_message: string): Promise<Outcome> {
+    await sleep(this.clock, LATENCY);
+    return ok;
+  }
+
+  private async _copyFrom(
+    name: NodeName,
+    source: NodeName,
+    how: "rewind" | "baseBackup",
+  ): Promise<Outcome<{ bytesCopied: number }>> {
+    const n = await this._reach(name);
+    if (n.process !== "stopped") return fail(`${name}: must be stopped`);
+    const src = this.world.node(source);
+    if (src.process !== "running" || src.frozen || !this.world.connected(name, source)) {
+      return fail(`${source}: cannot connect to the source server`);
+    }
+    await this._pass(how === "rewind" ? REWIND : BASE_BACKUP, name);
+    const bytes =
+      how === "rewind" ? divergedBytes(this.world.node(name), src) : DATA_BYTES + lastEnd(src);
+    this.world.emit({ type: "copiedFrom", node: name, from: source, how, bytes });
+    return { ok: true, bytesCopied: bytes };
+  }
+
+  private _streamingStandbys(name: NodeName): SimNode[] {
+    const up = this.world.state.nodes[name];
+    if (!up) return [];
+    return Object.values(this.world.state.nodes).filter(
+      (s) =>
+        s.upstream === name &&
+        s.inRecovery &&
+        s.process !== "stopped" &&
+        this.world.canStream(s, up),
+    );
+  }
+
+  /** The command reaches the host: a frozen host answers only once it thaws. */
+  private async _reach(name: NodeName): Promise<SimNode> {
+    await this._pass(LATENCY, name);
+    return this.world.node(name);
+  }
+
+  /** Time passes on the host; a frozen host makes no progress until it thaws. */
+  private async _pass(ms: number, name: NodeName): Promise<void> {
+    await sleep(this.clock, ms);
+    await this.world.whenThawed(name);
+  }
+}
+
+/** pg_rewind copies the blocks the source changed since the fork: proportional to its new WAL. */
+function divergedBytes(target: SimNode, source: SimNode): number {
+  let i = 0;
+  while (i < target.records.length && target.records[i]?.rid === source.records[i]?.rid) i++;
+  if (i === target.records.length) return 0;
+  return (lastEnd(source) - (source.records[i]?.start ?? lastEnd(source))) * 64;
+}
+
+function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return p;
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}

@@ -1,0 +1,186 @@
+import type { Clock } from "../core/clock.ts";
+import type { NodeName } from "../core/executor.ts";
+import {
+  apply,
+  lastEnd,
+  linkKey,
+  node,
+  type SimNode,
+  type WalRecord,
+  type WorldEvent,
+  type WorldState,
+} from "./model.ts";
+
+export const CLIENT = "client";
+
+export interface Topology {
+  primary: NodeName;
+  standby: NodeName;
+  version: string;
+  /** Pages already dirty when the run starts: what a shutdown checkpoint would have to flush. */
+  dirty: number;
+}
+
+/** The initial cluster: a primary streaming to a caught-up standby, VIP on the primary. */
+export function initialWorld(t: Topology): WorldState {
+  const boot: WalRecord = { rid: 0, start: 0, end: 0x3000028, tli: 1, kind: "checkpoint", at: 0 };
+  const control = {
+    state: "in production" as const,
+    checkpointLsn: boot.start,
+    checkpointEndLsn: boot.end,
+    timeline: 1,
+  };
+  const make = (name: NodeName, standby: boolean): SimNode => ({
+    name,
+    process: "running",
+    frozen: false,
+    standbySignal: standby,
+    inRecovery: standby,
+    upstream: standby ? t.primary : null,
+    installed: t.version,
+    runningVersion: t.version,
+    records: [boot],
+    replayed: 1,
+    control: standby ? { ...control, state: "in archive recovery" } : control,
+    forks: [],
+    vip: !standby,
+    hasData: true,
+    setAside: false,
+    dirty: standby ? 0 : t.dirty,
+  });
+  return {
+    nodes: { [t.primary]: make(t.primary, false), [t.standby]: make(t.standby, true) },
+    cut: new Set(),
+    arp: { node: t.primary, staleUntil: Number.POSITIVE_INFINITY },
+    receiveLagMs: 2,
+    replayLagMs: 1,
+    nextRid: 1,
+  };
+}
+
+export type WriteOutcome =
+  | { type: "ok"; node: NodeName }
+  | { type: "fail" | "info"; reason: string };
+
+type Emittable = WorldEvent extends infer E ? (E extends WorldEvent ? Omit<E, "t"> : never) : never;
+
+/**
+ * The live simulated cluster: an append-only log of events and the state they fold to.
+ * Replication is brought up to date before every event and every read, so between two events
+ * connectivity is constant and shipping WAL "as time passes" stays exact.
+ */
+export class World {
+  readonly log: WorldEvent[] = [];
+  private thawWaiters = new Map<NodeName, Array<() => void>>();
+
+  constructor(
+    readonly state: WorldState,
+    readonly clock: Clock,
+  ) {}
+
+  emit(e: Emittable): void {
+    this.sync();
+    this.record(e);
+    if (e.type === "frozen" && !e.frozen) this.wakeThawed(e.node);
+  }
+
+  node(name: NodeName): SimNode {
+    this.sync();
+    return node(this.state, name);
+  }
+
+  connected(a: string, b: string): boolean {
+    return !this.state.cut.has(linkKey(a, b));
+  }
+
+  /** A new WAL record at the end of `name`'s own WAL. */
+  newRecord(name: NodeName, kind: WalRecord["kind"], size: number, writeId?: string): WalRecord {
+    const n = node(this.state, name);
+    const start = lastEnd(n);
+    const tli = kind === "endOfRecovery" ? n.control.timeline + 1 : (n.records.at(-1)?.tli ?? 1);
+    const rec: WalRecord = {
+      rid: this.state.nextRid,
+      start,
+      end: start + size,
+      tli,
+      kind,
+      at: this.clock.now(),
+    };
+    if (writeId !== undefined) rec.writeId = writeId;
+    return rec;
+  }
+
+  /** A client's write through the VIP or a node's own address, as the network would route it. */
+  write(target: NodeName | "vip", writeId: string): WriteOutcome {
+    this.sync();
+    const name = target === "vip" ? this.state.arp.node : target;
+    if (name === null) return { type: "fail", reason: "no host answers for the VIP" };
+    const n = node(this.state, name);
+    if (!this.connected(CLIENT, name))
+      return { type: "info", reason: `${name} unreachable (timeout)` };
+    if (target === "vip" && !n.vip)
+      return { type: "info", reason: `stale ARP entry points at ${name}` };
+    if (n.frozen) return { type: "info", reason: `${name} does not answer (timeout)` };
+    if (n.process !== "running") return { type: "fail", reason: `${name}: connection refused` };
+    if (n.inRecovery) return { type: "fail", reason: `${name}: read-only transaction` };
+    this.emit({
+      type: "walWritten",
+      node: name,
+      record: this.newRecord(name, "write", 120, writeId),
+      dirty: 1,
+    });
+    return { type: "ok", node: name };
+  }
+
+  /** Resolves once `name` is no longer frozen. */
+  whenThawed(name: NodeName): Promise<void> {
+    if (!node(this.state, name).frozen) return Promise.resolve();
+    return new Promise((resolve) => {
+      const list = this.thawWaiters.get(name) ?? [];
+      list.push(resolve);
+      this.thawWaiters.set(name, list);
+    });
+  }
+
+  /** Ships and replays WAL on every standby up to the current simulated time. */
+  sync(): void {
+    const now = this.clock.now();
+    const s = this.state;
+    if (s.arp.staleUntil <= now) this.record({ type: "arpExpired" });
+    for (const n of Object.values(s.nodes)) {
+      if (n.process === "stopped" || n.frozen || !n.inRecovery) continue;
+      const up = n.upstream === null ? undefined : s.nodes[n.upstream];
+      if (up && this.canStream(n, up)) {
+        let upTo = n.records.length;
+        while (upTo < up.records.length && (up.records[upTo]?.at ?? 0) <= now - s.receiveLagMs)
+          upTo++;
+        if (upTo > n.records.length)
+          this.record({ type: "walReceived", node: n.name, from: up.name, upTo });
+      }
+      let replay = n.replayed;
+      const due = now - s.receiveLagMs - s.replayLagMs;
+      while (replay < n.records.length && (n.records[replay]?.at ?? 0) <= due) replay++;
+      if (replay > n.replayed) this.record({ type: "walReplayed", node: n.name, upTo: replay });
+    }
+  }
+
+  /** A standby streams when both ends run, the link is up, and its WAL is a prefix of the upstream's. */
+  canStream(n: SimNode, up: SimNode): boolean {
+    if (up.process === "stopped" || up.frozen || !this.connected(n.name, up.name)) return false;
+    const len = n.records.length;
+    if (len > up.records.length) return false;
+    return len === 0 || n.records[len - 1]?.rid === up.records[len - 1]?.rid;
+  }
+
+  private record(e: Emittable): void {
+    const event = { ...e, t: this.clock.now() } as WorldEvent;
+    this.log.push(event);
+    apply(this.state, event);
+  }
+
+  private wakeThawed(name: NodeName): void {
+    const list = this.thawWaiters.get(name) ?? [];
+    this.thawWaiters.delete(name);
+    for (const wake of list) wake();
+  }
+}

@@ -1,0 +1,114 @@
+import { seededRng } from "../core/rng.ts";
+import { finishing, type LabFault } from "../lab/nemesis.ts";
+import type { Timeouts } from "../plan/context.ts";
+import { branchesOf, FINAL_STATES, type PlanSpec, type StepSpec } from "../plan/spec.ts";
+import { leadsOnlyTo, type Role } from "./sim-nemesis.ts";
+
+/**
+ * The plan's deadlines in fault rehearsals: production's shape, short enough that a hung command
+ * costs seconds, not minutes, and long enough for the lab's real work (an upgrade takes ~10 s).
+ */
+export const LAB_FAULT_TIMEOUTS: Timeouts = {
+  command: 10_000,
+  stop: 30_000,
+  start: 30_000,
+  upgrade: 90_000,
+  stream: 30_000,
+  catchUp: 30_000,
+  replay: 15_000,
+  promote: 30_000,
+  rejoin: 300_000,
+  persist: 60_000,
+  retryBackoff: 1_000,
+  poll: 50,
+};
+
+/** The steps a run without faults goes through, in order: where a fault can be aimed. */
+export function happyPath(spec: PlanSpec): string[] {
+  const path: string[] = [];
+  for (let step: string | undefined = spec.initial; step && !path.includes(step); ) {
+    if ((FINAL_STATES as readonly string[]).includes(step)) break;
+    path.push(step);
+    const s: StepSpec | undefined = spec.steps[step];
+    step = s ? branchesOf(s)[0]?.target : undefined;
+  }
+  return path;
+}
+
+/** In turn: seeds S to S+7 strike each kind once, so a corpus of consecutive seeds covers them. */
+const KINDS: LabFault["kind"][] = [
+  "crash",
+  "partition",
+  "commandHangs",
+  "freeze",
+  "commandFails",
+  "hostDown",
+  "slowReplication",
+  "upgradeFails",
+];
+
+/**
+ * The switchover itself: from taking the VIP down to putting it up again. Where a plan's gates
+ * matter most, so two thirds of the aimed faults land there.
+ */
+export function criticalSteps(spec: PlanSpec, path = happyPath(spec)): string[] {
+  const first = path.findIndex((s) => spec.steps[s]?.actor === "vipDown");
+  const last = path.findIndex((s) => spec.steps[s]?.actor === "vipUp");
+  return first >= 0 && last >= first ? path.slice(first, last + 1) : path;
+}
+
+/**
+ * A finishing step, or one that leads only to finishing steps: the run is over within a few
+ * hundred milliseconds (a direct rejoin's removeSetAside, then the last checks), before a
+ * fault aimed there with its delay would land.
+ */
+function nearTheEnd(spec: PlanSpec, step: string): boolean {
+  return finishing(spec, step) || leadsOnlyTo(spec, step, (t) => finishing(spec, t));
+}
+
+/** A random moment: this long after the run starts (a rehearsal's plan takes ~20–40 s). */
+const RANDOM_MOMENT_MS = 30_000;
+
+/**
+ * The fault of one rehearsal, drawn from its seed: the same seed gives the same kind of fault
+ * on either plan, aimed at a step of that plan's own path. The kind takes turns with the seed.
+ * Most are aimed at a step (two thirds of those within the switchover itself); one in five
+ * strikes at a random moment instead. A command fault strikes the first command of a step of the
+ * switchover, the steps taking turns with the seed too: what a plan does after a failed or hung
+ * step there (VIP down, stop, promote) is where the runbook's risks are.
+ */
+export function drawLabFault(seed: number, spec: PlanSpec): LabFault {
+  const rng = seededRng(seed);
+  const turn = Math.floor(seed / KINDS.length);
+  const kind = KINDS[seed - turn * KINDS.length] as LabFault["kind"];
+  const path = happyPath(spec).filter((s) => !nearTheEnd(spec, s));
+  const node = rng.pick<Role>(["primary", "standby"]);
+  const forMs = rng.int(2_000, 12_000);
+  const critical = criticalSteps(spec, path);
+  const aimed = { step: rng.pick(rng.chance(2 / 3) ? critical : path), delayMs: rng.int(0, 300) };
+  const at = rng.chance(0.2)
+    ? { step: spec.initial, delayMs: rng.int(0, RANDOM_MOMENT_MS) }
+    : aimed;
+  switch (kind) {
+    case "crash":
+      return { kind, node, at };
+    case "hostDown":
+      return { kind, node, how: rng.pick(["stop", "kill"] as const), at, forMs };
+    case "freeze":
+      return { kind, node, at, forMs };
+    case "partition": {
+      const between = rng.pick(["nodes", "client-primary", "client-standby"] as const);
+      return { kind, between, at, forMs };
+    }
+    case "slowReplication":
+      return { kind, at, forMs, lagMs: 0 };
+    case "upgradeFails": {
+      // Aimed at an upgrade, before its apt-get install: elsewhere it would change nothing.
+      const upgrades = path.filter((s) => spec.steps[s]?.actor === "upgradePackages");
+      return { kind, at: { step: rng.pick(upgrades), delayMs: rng.int(0, 500) }, forMs };
+    }
+    case "commandFails":
+    case "commandHangs":
+      return { kind, at: { step: critical[turn % critical.length] as string, delayMs: 0 } };
+  }
+}
