@@ -1,3 +1,4 @@
+import { labFaultTimeouts } from "../core/timeouts.ts";
 import { connectDocker } from "../lab/engine.ts";
 import { labDown, labUp } from "../lab/lab.ts";
 import { describeLabFault, type LabFault, LabNemesis, type Struck } from "../lab/nemesis.ts";
@@ -6,7 +7,7 @@ import { labTopology, NODE_NAMES, type NodeName } from "../lab/topology.ts";
 import type { RealRunReport } from "../run/real-run.ts";
 import { PLANS, type PlanName } from "../run/scenario.ts";
 import type { CheckKind, Verdict } from "../verify/checkers/verdict.ts";
-import { drawLabFault, LAB_FAULT_TIMEOUTS } from "../verify/lab-faults.ts";
+import { drawLabFault } from "../verify/lab-faults.ts";
 import type { SimulateReport } from "../verify/property-run.ts";
 import { EnvironmentError } from "./args.ts";
 import { interruptible, labPair, runOnLab } from "./lab-run.ts";
@@ -87,7 +88,7 @@ export async function rehearseWithFaults(o: FaultRehearsalOptions): Promise<Faul
         label: `seed-${seed}`,
         // Stopped like a Ctrl-C when it runs past the bound: then judged, as stuck.
         signal: AbortSignal.any([o.signal, AbortSignal.timeout(RUN_BOUND_MS)]),
-        timeouts: LAB_FAULT_TIMEOUTS,
+        timeouts: labFaultTimeouts,
         nemesis,
       });
     } finally {

@@ -1,4 +1,5 @@
 import type { StopMode } from "../core/executor.ts";
+import { productionTimeouts } from "../core/timeouts.ts";
 import {
   type ClusterSpec,
   type HostCommand,
@@ -6,7 +7,7 @@ import {
   hostCommands,
 } from "../hosts/commands.ts";
 import { buildMachine } from "../plan/build.ts";
-import { initialContext, type PlanContext, productionTimeouts } from "../plan/context.ts";
+import { initialContext, type PlanContext } from "../plan/context.ts";
 import { mermaid } from "../plan/diagram.ts";
 import { branchesOf, type PlanSpec, type StepSpec } from "../plan/spec.ts";
 import { PLANS, type PlanName } from "../run/scenario.ts";

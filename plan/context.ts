@@ -1,38 +1,5 @@
 import type { Lsn, NodeName } from "../core/executor.ts";
-
-/** Every deadline of the plan, in ms. Each wait and each step has one. */
-export interface Timeouts {
-  command: number;
-  stop: number;
-  start: number;
-  upgrade: number;
-  stream: number;
-  catchUp: number;
-  replay: number;
-  promote: number;
-  rejoin: number;
-  /** How long a forward-only step keeps retrying; each attempt has the step's own deadline. */
-  persist: number;
-  /** Pause between two attempts of a step that only goes forward. */
-  retryBackoff: number;
-  /** How often a wait polls. */
-  poll: number;
-}
-
-export const productionTimeouts: Timeouts = {
-  command: 30_000,
-  stop: 60_000,
-  start: 60_000,
-  upgrade: 600_000,
-  stream: 60_000,
-  catchUp: 60_000,
-  replay: 30_000,
-  promote: 60_000,
-  rejoin: 3_600_000,
-  persist: 900_000,
-  retryBackoff: 1_000,
-  poll: 50,
-};
+import type { Timeouts } from "../core/timeouts.ts";
 
 export interface PlanInput {
   primary: NodeName;

@@ -1,4 +1,5 @@
-import type { PlanContext, Timeouts } from "./context.ts";
+import type { Timeouts } from "../core/timeouts.ts";
+import type { PlanContext } from "./context.ts";
 import type { ActorName } from "./effects.ts";
 
 /**

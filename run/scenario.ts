@@ -1,7 +1,7 @@
 import { SimClock } from "../core/clock.ts";
 import { History } from "../core/history.ts";
 import { seededRng } from "../core/rng.ts";
-import type { Timeouts } from "../plan/context.ts";
+import { simTimeouts } from "../core/timeouts.ts";
 import { lastPosition, MemoryJournal, type StepRecord, stepsFromJournal } from "../plan/journal.ts";
 import { seedPlan } from "../plan/runbook.ts";
 import { branchesOf, FINAL_STATES, type PlanSpec } from "../plan/spec.ts";
@@ -44,22 +44,6 @@ export interface ScenarioResult {
   /** What happened, in order, for a person to read. */
   trace: string[];
 }
-
-/** Simulated deadlines: production's proportions, scaled to the simulator's durations. */
-export const SIM_TIMEOUTS: Timeouts = {
-  command: 2000,
-  stop: 3000,
-  start: 3000,
-  upgrade: 5000,
-  stream: 3000,
-  catchUp: 3000,
-  replay: 2000,
-  promote: 3000,
-  rejoin: 10_000,
-  persist: 20_000,
-  retryBackoff: 200,
-  poll: 20,
-};
 
 /** A run that has not ended after this much simulated time is stuck. */
 export const TIME_BOUND_MS = 60_000;
@@ -122,7 +106,7 @@ export async function runScenario(
     primary: topology.primary,
     standby: topology.standby,
     targetVersion: "15.20",
-    timeouts: SIM_TIMEOUTS,
+    timeouts: simTimeouts,
     maxLagBytes: 1 << 20,
   });
   const strike = (f: Fault) => {

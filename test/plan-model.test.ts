@@ -2,13 +2,13 @@ import { describe, expect, it } from "vitest";
 import { createActor, fromPromise } from "xstate";
 import { getShortestPaths } from "xstate/graph";
 import { SimClock } from "../core/clock.ts";
+import { simTimeouts } from "../core/timeouts.ts";
 import { abstractModel, buildMachine, RESUMING } from "../plan/build.ts";
 import type { PlanContext } from "../plan/context.ts";
 import type { ActorName } from "../plan/effects.ts";
 import { seedPlan } from "../plan/runbook.ts";
 import { branchesOf, type PlanSpec, type StepSpec } from "../plan/spec.ts";
 import { verifiedPlan } from "../plan/verified.ts";
-import { SIM_TIMEOUTS } from "../run/scenario.ts";
 
 /**
  * Model-based coverage: xstate/graph walks the abstract model of each plan (the same spec,
@@ -69,7 +69,7 @@ async function replay(spec: PlanSpec, events: PathEvent[]): Promise<string[]> {
       primary: "node1",
       standby: "node2",
       targetVersion: "15.20",
-      timeouts: SIM_TIMEOUTS,
+      timeouts: simTimeouts,
       maxLagBytes: 1,
     },
     clock,

@@ -4,11 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { exampleCluster } from "../cli/plan.ts";
+import { productionTimeouts } from "../core/timeouts.ts";
 import type { HostSpec } from "../hosts/commands.ts";
 import { judge, type NodeFacts, type PreflightInput } from "../hosts/preflight.ts";
 import { addKnownHost, checkHostKey, knownHostName } from "../hosts/transports/known-hosts.ts";
 import { remoteCommand } from "../hosts/transports/ssh.ts";
-import { initialContext, productionTimeouts } from "../plan/context.ts";
+import { initialContext } from "../plan/context.ts";
 import { reconcile } from "../plan/reconcile.ts";
 
 /** An SSH public key blob: the key type as an SSH string, then the key bytes. */

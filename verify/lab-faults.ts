@@ -1,27 +1,7 @@
 import { seededRng } from "../core/rng.ts";
 import { finishing, type LabFault } from "../lab/nemesis.ts";
-import type { Timeouts } from "../plan/context.ts";
 import { branchesOf, FINAL_STATES, type PlanSpec, type StepSpec } from "../plan/spec.ts";
 import { leadsOnlyTo, type Role } from "./sim-nemesis.ts";
-
-/**
- * The plan's deadlines in fault rehearsals: production's shape, short enough that a hung command
- * costs seconds, not minutes, and long enough for the lab's real work (an upgrade takes ~10 s).
- */
-export const LAB_FAULT_TIMEOUTS: Timeouts = {
-  command: 10_000,
-  stop: 30_000,
-  start: 30_000,
-  upgrade: 90_000,
-  stream: 30_000,
-  catchUp: 30_000,
-  replay: 15_000,
-  promote: 30_000,
-  rejoin: 300_000,
-  persist: 60_000,
-  retryBackoff: 1_000,
-  poll: 50,
-};
 
 /** The steps a run without faults goes through, in order: where a fault can be aimed. */
 export function happyPath(spec: PlanSpec): string[] {

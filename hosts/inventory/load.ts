@@ -4,7 +4,7 @@ import { dirname, resolve } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import type { NodeName } from "../../core/executor.ts";
-import { productionTimeouts, type Timeouts } from "../../plan/context.ts";
+import { productionTimeouts, type Timeouts } from "../../core/timeouts.ts";
 import type { ClusterSpec } from "../commands.ts";
 import { type InventoryFile, inventorySchema } from "./schema.ts";
 

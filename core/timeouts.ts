@@ -1,0 +1,71 @@
+/**
+ * Every deadline of a run, in ms: the plan's steps and waits, and the host commands they send
+ * (a command's own deadline is its step's). One table per setting, all of them here.
+ */
+export interface Timeouts {
+  command: number;
+  stop: number;
+  start: number;
+  upgrade: number;
+  stream: number;
+  catchUp: number;
+  replay: number;
+  promote: number;
+  rejoin: number;
+  /** How long a forward-only step keeps retrying; each attempt has the step's own deadline. */
+  persist: number;
+  /** Pause between two attempts of a step that only goes forward. */
+  retryBackoff: number;
+  /** How often a wait polls. */
+  poll: number;
+}
+
+export const productionTimeouts: Timeouts = {
+  command: 30_000,
+  stop: 60_000,
+  start: 60_000,
+  upgrade: 600_000,
+  stream: 60_000,
+  catchUp: 60_000,
+  replay: 30_000,
+  promote: 60_000,
+  rejoin: 3_600_000,
+  persist: 900_000,
+  retryBackoff: 1_000,
+  poll: 50,
+};
+
+/**
+ * Fault rehearsals in the lab: production's shape, short enough that a hung command costs
+ * seconds, not minutes, and long enough for the lab's real work (an upgrade takes ~10 s).
+ */
+export const labFaultTimeouts: Timeouts = {
+  command: 10_000,
+  stop: 30_000,
+  start: 30_000,
+  upgrade: 90_000,
+  stream: 30_000,
+  catchUp: 30_000,
+  replay: 15_000,
+  promote: 30_000,
+  rejoin: 300_000,
+  persist: 60_000,
+  retryBackoff: 1_000,
+  poll: 50,
+};
+
+/** Simulated runs: production's proportions, scaled to the simulator's durations. */
+export const simTimeouts: Timeouts = {
+  command: 2000,
+  stop: 3000,
+  start: 3000,
+  upgrade: 5000,
+  stream: 3000,
+  catchUp: 3000,
+  replay: 2000,
+  promote: 3000,
+  rejoin: 10_000,
+  persist: 20_000,
+  retryBackoff: 200,
+  poll: 20,
+};
