@@ -1,12 +1,12 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { toStderr } from "../lab/progress.ts";
+import { toStderr } from "../core/progress.ts";
 import { DEFAULT_FROM, DEFAULT_TO } from "../lab/versions.ts";
 import { renderCompareHtml } from "../verify/compare-html.ts";
+import { type FaultRehearsalReport, rehearseWithFaults } from "../verify/fault-rehearsal.ts";
 import { intOption, parse } from "./args.ts";
-import { type FaultRehearsalReport, rehearseWithFaults } from "./fault-rehearse.ts";
-import { interruptible } from "./lab-run.ts";
+import { interruptible } from "./interrupt.ts";
 
 export const compareHelp = `switchover compare — the same real faults on both plans, side by side
 

@@ -1,10 +1,12 @@
+import { UsageError } from "../core/errors.ts";
+import { stepProgress, toStderr } from "../core/progress.ts";
 import { labDown, labStatus, labUp } from "../lab/lab.ts";
-import { toStderr } from "../lab/progress.ts";
 import { checkUpgradePath, DEFAULT_FROM, DEFAULT_TO } from "../lab/versions.ts";
-import type { PlanName } from "../run/scenario.ts";
-import { choice, intOption, parse, UsageError } from "./args.ts";
+import type { PlanName } from "../plan/plans.ts";
+import { runOnLab } from "../verify/rehearsal.ts";
+import { choice, intOption, parse } from "./args.ts";
 import { runFaultRehearsals } from "./fault-rehearse.ts";
-import { interruptible, runOnLab } from "./lab-run.ts";
+import { interruptible } from "./interrupt.ts";
 import { exitCode, renderReport } from "./report.ts";
 
 export const rehearseHelp = `switchover rehearse — the whole switchover against the Docker lab, with a client writing
@@ -84,6 +86,8 @@ export async function runRehearse(argv: string[]): Promise<number> {
       to,
       rate,
       label: "rehearse",
+      progress: toStderr("rehearse"),
+      onStep: stepProgress(toStderr("rehearse")),
       signal: interrupt.signal,
       executor,
       ...(values.journal ? { journal: values.journal } : {}),

@@ -1,18 +1,9 @@
-import type { RealRunReport } from "../run/real-run.ts";
 import type { Verdict } from "../verify/checkers/verdict.ts";
+import type { RealRunReport } from "../verify/run-report.ts";
 
 /** Exit code by verdict: 0 ok, 1 violated, 2 unknown. */
 export function exitCode(verdict: Verdict): number {
   return verdict === "ok" ? 0 : verdict === "violated" ? 1 : 2;
-}
-
-/** Each step on stderr as it starts, with the time since the run began. */
-export function stepPrinter(label: string): (step: string) => void {
-  const start = Date.now();
-  return (step) => {
-    const s = ((Date.now() - start) / 1000).toFixed(1).padStart(6);
-    process.stderr.write(`${label}: ${s}s  ${step}\n`);
-  };
 }
 
 /** The report of a run against a real cluster, for a person. */

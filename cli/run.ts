@@ -1,9 +1,10 @@
 import { createInterface } from "node:readline/promises";
-import { labStatus } from "../lab/lab.ts";
+import { UsageError } from "../core/errors.ts";
+import { stepProgress, toStderr } from "../core/progress.ts";
 import { DEFAULT_TO, parsePostgresVersion } from "../lab/versions.ts";
-import type { PlanName } from "../run/scenario.ts";
-import { choice, parse, UsageError } from "./args.ts";
-import { interruptible, labPair, runOnLab } from "./lab-run.ts";
+import type { PlanName } from "../plan/plans.ts";
+import { choice, parse } from "./args.ts";
+import { interruptible } from "./interrupt.ts";
 import { exitCode, renderReport } from "./report.ts";
 import { runInventory } from "./run-inventory.ts";
 
@@ -83,6 +84,9 @@ export async function runRun(argv: string[]): Promise<number> {
   const version = parsePostgresVersion(to);
   if (!version.ok) throw new UsageError(`--to: ${version.reason}`);
   const plan = choice<PlanName>(values.plan, "plan", ["verified", "seed"], "verified");
+  // Loaded only here: a production run (--inventory) needs neither the lab nor Docker's client.
+  const { labStatus } = await import("../lab/lab.ts");
+  const { labPair, runOnLab } = await import("../verify/rehearsal.ts");
   const status = await labStatus();
   const { primary, standby } = labPair(status);
   if (
@@ -98,6 +102,8 @@ export async function runRun(argv: string[]): Promise<number> {
       plan,
       to,
       label: "run",
+      progress: toStderr("run"),
+      onStep: stepProgress(toStderr("run")),
       signal: interrupt.signal,
       ...(values.journal ? { journal: values.journal } : {}),
     });

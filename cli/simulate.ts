@@ -1,8 +1,9 @@
-import type { PlanName } from "../run/scenario.ts";
+import { UsageError } from "../core/errors.ts";
+import type { PlanName } from "../plan/plans.ts";
 import type { CheckKind } from "../verify/checkers/verdict.ts";
 import { type SimulateReport, simulate } from "../verify/property-run.ts";
-import { choice, intOption, parse, UsageError } from "./args.ts";
-import { progressLine } from "./progress.ts";
+import { choice, intOption, parse, printHelp } from "./args.ts";
+import { progressLine } from "./progress-line.ts";
 
 export const simulateHelp = `switchover simulate — run the plan against the simulator with injected faults
 
@@ -31,7 +32,7 @@ export async function runSimulate(argv: string[]): Promise<number> {
     path: { type: "string" },
     json: { type: "boolean" },
   });
-  if (values.help) return help(simulateHelp);
+  if (values.help) return printHelp(simulateHelp);
   const plan = choice<PlanName>(values.plan, "plan", ["verified", "seed"], "verified");
   const runs = intOption(values.runs, "runs", 1000, 1);
   const seed = intOption(values.seed, "seed", Math.floor(Math.random() * 2 ** 31));
@@ -57,11 +58,6 @@ function pathOption(value: string | undefined): string | undefined {
   throw new UsageError(
     `--path must be the path a counterexample printed (e.g. 12:0:3), not "${value}"`,
   );
-}
-
-function help(text: string): number {
-  process.stdout.write(`${text}\n`);
-  return 0;
 }
 
 function render(r: SimulateReport): string {

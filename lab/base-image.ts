@@ -3,8 +3,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type Docker from "dockerode";
+import { EnvironmentError } from "../core/errors.ts";
+import type { Progress } from "../core/progress.ts";
 import { readHostArchives } from "./apt-sources.ts";
-import { followDockerStream, type Progress } from "./progress.ts";
+import { followDockerStream } from "./docker-stream.ts";
 import { runLocal } from "./run-local.ts";
 
 /**
@@ -16,7 +18,7 @@ export const BASE_IMAGE = "pg-switchover/base:bookworm";
 const DEBOOTSTRAP_DEADLINE_MS = 20 * 60_000;
 const IMPORT_DEADLINE_MS = 10 * 60_000;
 
-export class BaseImageError extends Error {
+export class BaseImageError extends EnvironmentError {
   override readonly name = "BaseImageError";
 }
 

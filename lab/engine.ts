@@ -1,7 +1,8 @@
 import Docker from "dockerode";
+import { EnvironmentError } from "../core/errors.ts";
 
 /** The Docker engine cannot be reached: the CLI maps this to exit code 3. */
-export class DockerUnavailableError extends Error {
+export class DockerUnavailableError extends EnvironmentError {
   override readonly name = "DockerUnavailableError";
 }
 

@@ -1,5 +1,6 @@
 import type Docker from "dockerode";
 import type { Executor } from "../core/executor.ts";
+import type { Timeouts } from "../core/timeouts.ts";
 import { type CommandRunner, shellExecutor } from "../hosts/host-executor.ts";
 import { ShellSessions } from "../hosts/shell-session.ts";
 import { openContainerShell } from "../hosts/transports/docker-shell.ts";
@@ -8,8 +9,13 @@ import { labCluster, NODE_NAMES, PG, type Topology } from "./topology.ts";
 /**
  * The Executor against the Docker lab: the host commands run through `docker exec` in each node's
  * container, and clients reach Postgres on the lab network, through the VIP or a node's address.
+ * `timeouts`: the run's (its commands' waits and deadlines are the plan's).
  */
-export function dockerExecutor(docker: Docker, topology: Topology): Executor & { close(): void } {
+export function dockerExecutor(
+  docker: Docker,
+  topology: Topology,
+  timeouts: Timeouts,
+): Executor & { close(): void } {
   const labNode = (name: string) => {
     const n = NODE_NAMES.find((x) => x === name);
     if (!n) throw new Error(`the lab has no node "${name}" (${NODE_NAMES.join(", ")})`);
@@ -27,6 +33,7 @@ export function dockerExecutor(docker: Docker, topology: Topology): Executor & {
   const executor = shellExecutor({
     cluster,
     run,
+    timeouts,
     endpoint: (target) => ({
       host: target === "vip" ? topology.vip : labNode(target).address,
       port: PG.port,

@@ -3,11 +3,13 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type Docker from "dockerode";
+import { EnvironmentError } from "../core/errors.ts";
+import type { Progress } from "../core/progress.ts";
 import { debianVersion } from "../hosts/commands.ts";
 import { runInImage } from "../hosts/transports/docker-exec.ts";
 import { type DebianArchives, readHostArchives } from "./apt-sources.ts";
 import { imageExists } from "./base-image.ts";
-import { followDockerStream, type Progress } from "./progress.ts";
+import { followDockerStream } from "./docker-stream.ts";
 import { missingVersions } from "./versions.ts";
 
 /** The lab image's build context: the Dockerfile and the scripts it copies. */
@@ -16,7 +18,7 @@ export const IMAGE_LABEL = "pg-switchover.image";
 
 const BUILD_DEADLINE_MS = 30 * 60_000;
 
-export class ImageBuildError extends Error {
+export class ImageBuildError extends EnvironmentError {
   override readonly name = "ImageBuildError";
 }
 
@@ -101,7 +103,7 @@ export async function ensureTarget(
   progress(`built ${tag} in ${((performance.now() - started) / 1000).toFixed(1)}s`);
 }
 
-export class VersionUnavailableError extends Error {
+export class VersionUnavailableError extends EnvironmentError {
   override readonly name = "VersionUnavailableError";
 }
 

@@ -1,30 +1,27 @@
 import type Docker from "dockerode";
+import { EnvironmentError, UsageError } from "../core/errors.ts";
+import { type Progress, silent } from "../core/progress.ts";
 import { ensureBaseImage } from "./base-image.ts";
 import { connectDocker } from "./engine.ts";
 import { ensureLabImage } from "./image.ts";
 import { ensureLabNetwork, removeLabNetworks } from "./network.ts";
 import { ensureNodeRunning, removeLabContainers, removeLabVolumes } from "./nodes.ts";
 import { ensurePrimaryRunning, ensureStandbyStreaming } from "./pair.ts";
-import { type Progress, silent } from "./progress.ts";
 import { ensureLabSsh, removeLabSsh } from "./ssh-access.ts";
 import { collectStatus, type LabStatus } from "./status.ts";
 import { LAB_LABEL, labTopology, NODE_NAMES, type Topology, vipUri } from "./topology.ts";
 import { checkUpgradePath } from "./versions.ts";
 import { ensureVipOn } from "./vip.ts";
 
-export class BadVersionError extends Error {
+export class BadVersionError extends UsageError {
   override readonly name = "BadVersionError";
 }
 
 /** `lab up` stopped (failure or interrupt) after it had started changing the lab. */
-export class LabIncompleteError extends Error {
+export class LabIncompleteError extends EnvironmentError {
   override readonly name = "LabIncompleteError";
-  constructor(
-    message: string,
-    readonly interrupted: boolean,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
+  constructor(message: string, interrupted: boolean, options?: ErrorOptions) {
+    super(message, { ...options, interrupted });
   }
 }
 

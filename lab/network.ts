@@ -1,9 +1,10 @@
 import type Docker from "dockerode";
-import type { Progress } from "./progress.ts";
+import { EnvironmentError } from "../core/errors.ts";
+import type { Progress } from "../core/progress.ts";
 import { hostRoutes, overlaps, parseCidr } from "./subnets.ts";
 import { LAB_LABEL, LAB_LABELS, NETWORK_NAME, type Topology } from "./topology.ts";
 
-export class LabNetworkError extends Error {
+export class LabNetworkError extends EnvironmentError {
   override readonly name = "LabNetworkError";
 }
 

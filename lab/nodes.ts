@@ -1,9 +1,12 @@
 import type Docker from "dockerode";
+import { systemClock } from "../core/clock.ts";
+import { EnvironmentError } from "../core/errors.ts";
+import type { Progress } from "../core/progress.ts";
+import { waitFor } from "../core/wait.ts";
 import { execInContainer } from "../hosts/transports/docker-exec.ts";
-import type { Progress } from "./progress.ts";
 import { LAB_LABEL, LAB_LABELS, NETWORK_NAME, type NodeName, type Topology } from "./topology.ts";
 
-export class LabNodeError extends Error {
+export class LabNodeError extends EnvironmentError {
   override readonly name = "LabNodeError";
 }
 
@@ -104,32 +107,34 @@ function containerSpec(
 }
 
 async function waitForEntrypoint(docker: Docker, container: string): Promise<void> {
-  const started = performance.now();
-  while (performance.now() - started < READY_DEADLINE_MS) {
-    const info = await inspectContainer(docker, container);
-    if (!info?.State.Running) {
-      throw new LabNodeError(
-        `container ${container} stopped while starting: see \`docker logs ${container}\``,
+  await waitFor(
+    async () => {
+      const info = await inspectContainer(docker, container);
+      if (!info?.State.Running) {
+        throw new LabNodeError(
+          `container ${container} stopped while starting: see \`docker logs ${container}\``,
+        );
+      }
+      const probe = await execInContainer(
+        docker,
+        container,
+        ["test", "-e", "/run/pg-switchover/entrypoint-done"],
+        { deadlineMs: 10_000 },
       );
-    }
-    const probe = await execInContainer(
-      docker,
-      container,
-      ["test", "-e", "/run/pg-switchover/entrypoint-done"],
-      {
-        deadlineMs: 10_000,
-      },
-    );
-    if (probe.exitCode === 0) return;
-    await sleep(POLL_MS);
-  }
-  throw new LabNodeError(
-    `container ${container} did not finish starting within ${READY_DEADLINE_MS / 1000}s: ` +
-      `see \`docker logs ${container}\``,
+      return probe.exitCode === 0 ? true : undefined;
+    },
+    {
+      clock: systemClock,
+      everyMs: POLL_MS,
+      deadlineMs: READY_DEADLINE_MS,
+      timedOut: () =>
+        new LabNodeError(
+          `container ${container} did not finish starting within ${READY_DEADLINE_MS / 1000}s: ` +
+            `see \`docker logs ${container}\``,
+        ),
+    },
   );
 }
-
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Removes every container carrying the lab label; returns their names. */
 export async function removeLabContainers(docker: Docker): Promise<string[]> {

@@ -1,8 +1,9 @@
 import type Docker from "dockerode";
+import { systemClock } from "../core/clock.ts";
+import type { Progress } from "../core/progress.ts";
+import { waitFor } from "../core/wait.ts";
 import { labHost } from "./hosts.ts";
-import { sleep } from "./nodes.ts";
 import { dataDirFacts, PostgresCommandError, replication, startPostgres } from "./postgres.ts";
-import type { Progress } from "./progress.ts";
 import { cloneStandby, ensureUsersAndDatabase, initPrimary } from "./provision.ts";
 import { NODE_NAMES, type NodeName, PG, type Topology } from "./topology.ts";
 
@@ -126,19 +127,23 @@ export async function waitForStreaming(
   progress: Progress,
 ): Promise<void> {
   const host = labHost(topology, primary);
-  const started = performance.now();
   let states: string[] = [];
-  while (performance.now() - started < STREAMING_DEADLINE_MS) {
-    const { standbys } = await replication(docker, host);
-    states = standbys.filter((s) => s.client === standby).map((s) => s.state);
-    if (states.includes("streaming")) {
-      progress(`${standby} streams from ${primary}`);
-      return;
-    }
-    await sleep(500);
-  }
-  throw new PostgresCommandError(
-    `${standby} is not streaming from ${primary} after ${STREAMING_DEADLINE_MS / 1000}s ` +
-      `(pg_stat_replication: ${states.join(", ") || "no row"}); see ${PG.log} on ${standby}`,
+  await waitFor(
+    async () => {
+      const { standbys } = await replication(docker, host);
+      states = standbys.filter((s) => s.client === standby).map((s) => s.state);
+      return states.includes("streaming") ? true : undefined;
+    },
+    {
+      clock: systemClock,
+      everyMs: 500,
+      deadlineMs: STREAMING_DEADLINE_MS,
+      timedOut: () =>
+        new PostgresCommandError(
+          `${standby} is not streaming from ${primary} after ${STREAMING_DEADLINE_MS / 1000}s ` +
+            `(pg_stat_replication: ${states.join(", ") || "no row"}); see ${PG.log} on ${standby}`,
+        ),
+    },
   );
+  progress(`${standby} streams from ${primary}`);
 }

@@ -1,4 +1,5 @@
 import type Docker from "dockerode";
+import { EnvironmentError } from "../core/errors.ts";
 import { type HostCommand, parseControlData, type ReplicationRow } from "../hosts/commands.ts";
 import { describeFailure, runHostCommand } from "../hosts/transports/docker-exec.ts";
 import type { LabHost } from "./hosts.ts";
@@ -8,7 +9,7 @@ import { PG } from "./topology.ts";
  * Postgres inside one lab host, driven by the host commands of hosts/commands.ts (pg_ctl,
  * psql over the local socket, pg_controldata), as the switchover itself drives it.
  */
-export class PostgresCommandError extends Error {
+export class PostgresCommandError extends EnvironmentError {
   override readonly name = "PostgresCommandError";
 }
 

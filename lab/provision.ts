@@ -1,8 +1,8 @@
 import type Docker from "dockerode";
+import type { Progress } from "../core/progress.ts";
 import { shellQuote } from "../hosts/commands.ts";
 import { type LabHost, labHost } from "./hosts.ts";
 import { asPostgres, mustRun, queryJson, startPostgres } from "./postgres.ts";
-import type { Progress } from "./progress.ts";
 import { type NodeName, PG, type Topology } from "./topology.ts";
 
 /**

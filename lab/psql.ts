@@ -1,11 +1,12 @@
 import { spawn } from "node:child_process";
+import { EnvironmentError } from "../core/errors.ts";
 import { connectDocker } from "./engine.ts";
 import { inspectContainer } from "./nodes.ts";
 import { labTopology, NODE_NAMES, type NodeName, PG } from "./topology.ts";
 
 export type PsqlTarget = NodeName | "vip";
 
-export class LabNotRunningError extends Error {
+export class LabNotRunningError extends EnvironmentError {
   override readonly name = "LabNotRunningError";
 }
 

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import type { Progress } from "./progress.ts";
+import type { Progress } from "../core/progress.ts";
 
 export interface LocalRunOutcome {
   exitCode: number | null;

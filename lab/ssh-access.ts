@@ -3,10 +3,10 @@ import { join } from "node:path";
 import type Docker from "dockerode";
 import ssh2 from "ssh2";
 import { stringify } from "yaml";
+import type { Progress } from "../core/progress.ts";
 import { shellQuote } from "../hosts/commands.ts";
 import { stateDir } from "../hosts/state-dir.ts";
 import { describeFailure, execInContainer } from "../hosts/transports/docker-exec.ts";
-import type { Progress } from "./progress.ts";
 import type { LabStatus } from "./status.ts";
 import { labCluster, NODE_NAMES, PG, type Topology } from "./topology.ts";
 

@@ -1,13 +1,14 @@
 import type Docker from "dockerode";
+import { EnvironmentError } from "../core/errors.ts";
+import type { Progress } from "../core/progress.ts";
 import { type HostCommand, vipBound } from "../hosts/commands.ts";
 import { describeFailure, runHostCommand } from "../hosts/transports/docker-exec.ts";
 import { type LabHost, labHost } from "./hosts.ts";
 import { inspectContainer } from "./nodes.ts";
-import type { Progress } from "./progress.ts";
 import { labCluster, NODE_NAMES, type NodeName, type Topology } from "./topology.ts";
 
 /** The virtual IP: a second address on a node's eth0, announced with gratuitous ARP. */
-export class VipError extends Error {
+export class VipError extends EnvironmentError {
   override readonly name = "VipError";
 }
 

@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { FaultRehearsalReport } from "../cli/fault-rehearse.ts";
 import { renderCompareHtml } from "../verify/compare-html.ts";
+import type { FaultRehearsalReport } from "../verify/fault-rehearsal.ts";
 import { readPng } from "./support/png.ts";
 
 /**

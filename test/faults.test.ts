@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import type { FaultRehearsalReport } from "../cli/fault-rehearse.ts";
-import { PLANS } from "../run/scenario.ts";
+import { PLANS } from "../plan/plans.ts";
+import type { FaultRehearsalReport } from "../verify/fault-rehearsal.ts";
 import { drawLabFault } from "../verify/lab-faults.ts";
 import { labEnvironment } from "./support/lab-env.ts";
 

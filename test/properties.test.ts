@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { PlanSpec } from "../plan/spec.ts";
 import { verifiedPlan } from "../plan/verified.ts";
-import { runScenario } from "../run/scenario.ts";
 import { simulate } from "../verify/property-run.ts";
+import { runScenario } from "../verify/scenario.ts";
 
 /**
  * The safety properties, checked on thousands of simulated switchovers with faults injected at

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { connectDocker } from "../lab/engine.ts";
 import { labStatus } from "../lab/lab.ts";
 import { LAB_LABEL } from "../lab/topology.ts";
-import type { RealRunReport } from "../run/real-run.ts";
+import type { RealRunReport } from "../verify/run-report.ts";
 import { labEnvironment } from "./support/lab-env.ts";
 
 /**

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { SimClock } from "../core/clock.ts";
-import { runScenario, type Scenario } from "../run/scenario.ts";
 import { simulatedExecutor } from "../sim/executor.ts";
 import { ARP_TTL_MS, appliedWrites, fold, replayedEnd } from "../sim/model.ts";
 import { roleTimeline } from "../sim/observe.ts";
 import { initialWorld, World } from "../sim/world.ts";
 import { checkSplitBrain } from "../verify/checkers/split-brain.ts";
+import { runScenario, type Scenario } from "../verify/scenario.ts";
 
 /**
  * The simulator's PostgreSQL behaviours that the safety properties rest on (design.md, "Event

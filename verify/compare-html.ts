@@ -1,4 +1,4 @@
-import type { FaultCase, FaultRehearsalReport } from "../cli/fault-rehearse.ts";
+import type { FaultCase, FaultRehearsalReport } from "./fault-rehearsal.ts";
 import type { RunTimeline } from "./timeline.ts";
 
 /**

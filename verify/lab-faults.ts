@@ -1,6 +1,6 @@
 import { seededRng } from "../core/rng.ts";
-import { finishing, type LabFault } from "../lab/nemesis.ts";
 import { branchesOf, FINAL_STATES, type PlanSpec, type StepSpec } from "../plan/spec.ts";
+import { finishing, type LabFault } from "./lab-nemesis.ts";
 import { leadsOnlyTo, type Role } from "./sim-nemesis.ts";
 
 /** The steps a run without faults goes through, in order: where a fault can be aimed. */

@@ -1,13 +1,9 @@
 import fc from "fast-check";
+import { UsageError } from "../core/errors.ts";
+import { PLANS, type PlanName } from "../plan/plans.ts";
 import type { PlanSpec } from "../plan/spec.ts";
-import {
-  PLANS,
-  type PlanName,
-  runScenario,
-  type Scenario,
-  type ScenarioResult,
-} from "../run/scenario.ts";
 import type { CheckKind } from "./checkers/verdict.ts";
+import { runScenario, type Scenario, type ScenarioResult } from "./scenario.ts";
 import { describeFault, faultArbitrary } from "./sim-nemesis.ts";
 
 export function scenarioArbitrary(
@@ -133,7 +129,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
 }
 
 /** `--path` does not lead anywhere from `--seed`: it was printed for another seed or plan. */
-export class ReplayPathError extends Error {
+export class ReplayPathError extends UsageError {
   override readonly name = "ReplayPathError";
   constructor(seed: number, path: string, cause: unknown) {
     super(`--path ${path} names no scenario of seed ${seed} (copy both from the same report)`, {

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import type { CallOptions, Executor, NodeName } from "../core/executor.ts";
 import { branchesOf, FINAL_STATES, type PlanSpec } from "../plan/spec.ts";
+import type { Operator, RunNemesis } from "../run/driver.ts";
 import { CLIENT, type World } from "../sim/world.ts";
 
 /**
@@ -106,16 +107,61 @@ export function describeFault(f: Fault): string {
   }
 }
 
-/** Strikes world faults on the simulated cluster, and heals them when their time is up. */
-export class WorldNemesis {
+/**
+ * Strikes faults on the simulated cluster as the plan enters the steps they are aimed at, and
+ * heals them when their time is up: the world's faults, a step's command failing or hanging,
+ * and the operator's process dying (resumed from its journal later).
+ */
+export class WorldNemesis implements RunNemesis {
   private readonly heals = new Map<string, () => void>();
+  private readonly commands = new CommandFaults();
+  private readonly pending: Fault[];
+  private step = "";
+  private over = false;
 
   constructor(
     private readonly world: World,
     private readonly roles: Record<Role, NodeName>,
-  ) {}
+    private readonly spec: PlanSpec,
+    faults: readonly Fault[],
+    /** Says what struck, for the scenario's trace. */
+    private readonly note: (line: string) => void = () => {},
+  ) {
+    this.pending = [...faults];
+  }
 
-  strike(f: Fault): void {
+  wrap(x: Executor): Executor {
+    return this.commands.wrap(x);
+  }
+
+  onStep(step: string, operator: Operator): void {
+    this.step = step;
+    for (const f of this.pending.filter((f) => f.at.step === step)) {
+      this.pending.splice(this.pending.indexOf(f), 1);
+      this.world.clock.setTimeout(() => this.strike(f, operator), f.at.delayMs);
+    }
+  }
+
+  heal(): void {
+    this.over = true;
+    this.healAll();
+  }
+
+  private strike(f: Fault, operator: Operator): void {
+    if (this.over || closingStep(this.spec, this.step)) return;
+    this.note(`FAULT: ${describeFault(f)}`);
+    if (f.kind === "commandFails" || f.kind === "commandHangs")
+      return this.commands.arm(f.kind === "commandFails" ? "fails" : "hangs");
+    if (f.kind !== "operatorDies") return this.strikeWorld(f);
+    // A dead operator cannot die again: one death, one resume, never two live processes.
+    if (!operator.dies()) return this.note("the operator's process is already down: no effect");
+    this.world.clock.setTimeout(() => {
+      const at = operator.resumes();
+      if (at) this.note(`resumed from the journal at ${at}`);
+    }, f.downMs);
+  }
+
+  private strikeWorld(f: Fault): void {
     const w = this.world;
     switch (f.kind) {
       case "crash": {
@@ -152,7 +198,7 @@ export class WorldNemesis {
   }
 
   /** Ends every fault still in force, as an operator would once the incident is over. */
-  healAll(): void {
+  private healAll(): void {
     for (const heal of [...this.heals.values()]) heal();
   }
 

@@ -1,15 +1,5 @@
 import type Docker from "dockerode";
-
-/** Where the lab reports what it is doing, one human-readable line at a time (stderr in the CLI). */
-export type Progress = (line: string) => void;
-
-export const silent: Progress = () => {};
-
-export const toStderr =
-  (prefix = "lab"): Progress =>
-  (line) => {
-    process.stderr.write(`${prefix}: ${line}\n`);
-  };
+import type { Progress } from "../core/progress.ts";
 
 /** One message of a Docker JSON progress stream (build, import). */
 interface DockerStreamEvent {

@@ -2,6 +2,8 @@ import { mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { EnvironmentError } from "../core/errors.ts";
+import type { Progress } from "../core/progress.ts";
 import { productionTimeouts, type Timeouts } from "../core/timeouts.ts";
 import { loadInventory } from "../hosts/inventory/load.ts";
 import { sshExecutor } from "../hosts/transports/ssh.ts";
@@ -11,11 +13,11 @@ import { dockerExecutor } from "../lab/executor.ts";
 import type { LabStatus } from "../lab/lab.ts";
 import { labFiles } from "../lab/ssh-access.ts";
 import { labTopology, PG } from "../lab/topology.ts";
+import type { PlanContext } from "../plan/context.ts";
 import { FileJournal } from "../plan/journal.ts";
-import { type RealRunReport, type RunNemesis, runAgainstCluster } from "../run/real-run.ts";
-import { PLANS, type PlanName } from "../run/scenario.ts";
-import { EnvironmentError } from "./args.ts";
-import { stepPrinter } from "./report.ts";
+import { PLANS, type PlanName } from "../plan/plans.ts";
+import type { RunNemesis } from "../run/driver.ts";
+import { type RealRunReport, runAgainstCluster } from "./run-report.ts";
 
 export interface LabRunOptions {
   plan: PlanName;
@@ -31,6 +33,10 @@ export interface LabRunOptions {
   nemesis?: RunNemesis;
   /** docker exec (default), or SSH with the inventory `lab up` wrote: production's transport. */
   executor?: "docker" | "ssh";
+  /** Where the run and its journal are announced. */
+  progress: Progress;
+  /** Each step as it starts. */
+  onStep?: (step: string, context: PlanContext) => void;
 }
 
 /** The standby may be this far behind when the run starts (pre-flight refuses beyond). */
@@ -53,13 +59,12 @@ export async function runOnLab(status: LabStatus, o: LabRunOptions): Promise<Rea
   };
   if (o.rate !== undefined) await withClient(endpoint, ensureWritesTable);
   const journalPath = o.journal ?? newJournalPath(o.label);
-  process.stderr.write(
-    `${o.label}: ${o.plan} plan, ${primary} → ${standby}, journal ${journalPath}\n`,
-  );
+  o.progress(`${o.plan} plan, ${primary} → ${standby}, journal ${journalPath}`);
+  const timeouts = o.timeouts ?? productionTimeouts;
   const executor =
     o.executor === "ssh"
-      ? await sshExecutor(loadInventory(labFiles().inventory))
-      : dockerExecutor(docker, topology);
+      ? await sshExecutor(loadInventory(labFiles().inventory), { timeouts })
+      : dockerExecutor(docker, topology, timeouts);
   try {
     return await runAgainstCluster({
       executor,
@@ -67,11 +72,11 @@ export async function runOnLab(status: LabStatus, o: LabRunOptions): Promise<Rea
       primary,
       standby,
       targetVersion: o.to,
-      timeouts: o.timeouts ?? productionTimeouts,
+      timeouts,
       maxLagBytes: MAX_LAG_BYTES,
       journal: new FileJournal(journalPath),
       ...(o.rate !== undefined ? { workload: { endpoint, ratePerSec: o.rate } } : {}),
-      onStep: stepPrinter(o.label),
+      ...(o.onStep ? { onStep: o.onStep } : {}),
       signal: o.signal,
       ...(o.nemesis ? { nemesis: o.nemesis } : {}),
     });
@@ -113,18 +118,4 @@ async function withClient(
   } finally {
     await client.end().catch(() => {});
   }
-}
-
-/** Ctrl-C once: the run stops where it is and is still judged; twice: quit now. */
-export function interruptible(label: string): { signal: AbortSignal; release(): void } {
-  const controller = new AbortController();
-  const onInterrupt = () => {
-    if (controller.signal.aborted) process.exit(130);
-    process.stderr.write(
-      `${label}: interrupted: stopping the plan where it is, then checking the cluster (Ctrl-C again to quit now)\n`,
-    );
-    controller.abort();
-  };
-  process.on("SIGINT", onInterrupt);
-  return { signal: controller.signal, release: () => process.off("SIGINT", onInterrupt) };
 }

@@ -1,8 +1,12 @@
 import type Docker from "dockerode";
 import type { Executor } from "../core/executor.ts";
+import { silent } from "../core/progress.ts";
 import { execInContainer } from "../hosts/transports/docker-exec.ts";
+import { withDeadline } from "../lab/engine.ts";
+import { ensureNodeRunning, inspectContainer } from "../lab/nodes.ts";
+import { type NodeName, PG, type Topology } from "../lab/topology.ts";
 import type { PlanSpec } from "../plan/spec.ts";
-import type { RunNemesis } from "../run/real-run.ts";
+import type { RunNemesis } from "../run/driver.ts";
 import {
   CommandFaults,
   closingStep,
@@ -11,11 +15,7 @@ import {
   leadsOnlyTo,
   type Role,
   type Trigger,
-} from "../verify/sim-nemesis.ts";
-import { withDeadline } from "./engine.ts";
-import { ensureNodeRunning, inspectContainer } from "./nodes.ts";
-import { silent } from "./progress.ts";
-import { type NodeName, PG, type Topology } from "./topology.ts";
+} from "./sim-nemesis.ts";
 
 /**
  * The faults the lab can strike for real: the simulator's vocabulary (crash, freeze, partition,

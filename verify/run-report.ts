@@ -1,0 +1,122 @@
+import type { Executor, NodeName } from "../core/executor.ts";
+import type { Timeouts } from "../core/timeouts.ts";
+import type { Endpoint } from "../hosts/writes.ts";
+import { leftToDo, type PlanContext } from "../plan/context.ts";
+import { type Journal, type StepRecord, stepsFromJournal } from "../plan/journal.ts";
+import type { PlanSpec } from "../plan/spec.ts";
+import { drive, type RunNemesis } from "../run/driver.ts";
+import { realCluster } from "../run/real-cluster.ts";
+import { type CheckResult, overall, type Verdict } from "./checkers/verdict.ts";
+import { judge } from "./judge.ts";
+import { type RunTimeline, runTimeline } from "./timeline.ts";
+
+export interface RealRunOptions {
+  executor: Executor;
+  spec: PlanSpec;
+  primary: NodeName;
+  standby: NodeName;
+  targetVersion: string;
+  timeouts: Timeouts;
+  maxLagBytes: number;
+  journal: Journal;
+  /** The built-in client writing through the VIP while the plan runs; none for `run`. */
+  workload?: { endpoint: Endpoint; ratePerSec: number };
+  /** Called as each step starts and when the run ends. */
+  onStep?: (step: string, context: PlanContext) => void;
+  /** Ctrl-C: the plan stops where it is (its journal stays), the checkers still look. */
+  signal?: AbortSignal;
+  /** Continue a run whose process died, at the step reconciled from its journal. */
+  resume?: { step: string; context: PlanContext };
+  /** Faults struck while the plan runs; healed once it has ended, before the checkers look. */
+  nemesis?: RunNemesis;
+}
+
+export interface RealRunReport {
+  plan: string;
+  status: "done" | "aborted" | "interrupted";
+  verdict: Verdict;
+  checks: CheckResult[];
+  /** Acknowledged writes missing at the end; null when that could not be checked. */
+  lostWrites: number | null;
+  acked: number;
+  failed: number;
+  indeterminate: number;
+  /** The largest gap between two acknowledged writes (ms): the outage clients felt. */
+  outageMs: number;
+  rejoin: { method: string; bytesCopied: number } | null;
+  versions: Record<NodeName, string>;
+  /** The final primary's timeline. */
+  timeline: number | null;
+  steps: StepRecord[];
+  failure: { step: string; reason: string } | null;
+  leftToDo: string[];
+  /** Wall time of the plan itself (ms). */
+  planMs: number;
+  /** The nodes, the client's writes and the gaps over time (compare's HTML report). */
+  overTime: RunTimeline;
+}
+
+/** After the run: how long the rejoined standby gets to replay everything before the check. */
+const CATCH_UP_MS = 30_000;
+
+/**
+ * Runs a plan against a real cluster (lab or production) through its executor, with the
+ * workload writing meanwhile, then judges it with the same checkers as the simulator.
+ */
+export async function runAgainstCluster(o: RealRunOptions): Promise<RealRunReport> {
+  const origin = Date.now();
+  const record = await drive({
+    spec: o.spec,
+    input: {
+      primary: o.primary,
+      standby: o.standby,
+      targetVersion: o.targetVersion,
+      timeouts: o.timeouts,
+      maxLagBytes: o.maxLagBytes,
+    },
+    journal: o.journal,
+    world: realCluster(
+      {
+        executor: o.executor,
+        nodes: [o.primary, o.standby],
+        ...(o.workload ? { workload: o.workload } : {}),
+      },
+      origin,
+    ),
+    ...(o.resume ? { resume: o.resume } : {}),
+    ...(o.nemesis ? { nemesis: o.nemesis } : {}),
+    ...(o.onStep ? { onStep: o.onStep } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+    boundMs: null,
+    settleMs: CATCH_UP_MS,
+  });
+  const status = record.status === "stuck" ? "interrupted" : record.status;
+  const checks = judge(record, o.targetVersion);
+  const view = record.final.ok ? record.final.view : null;
+  const primary = view?.nodes.find((n) => n.running && n.primary);
+  const context = record.context;
+  return {
+    plan: o.spec.id,
+    status,
+    verdict: overall(checks),
+    checks,
+    lostWrites: checks[0]?.count ?? null,
+    acked: record.history.count("ok"),
+    failed: record.history.count("fail"),
+    indeterminate: record.history.count("info"),
+    outageMs: record.history.largestGapMs(),
+    rejoin: context?.rejoin ?? null,
+    versions: Object.fromEntries((view?.nodes ?? []).map((n) => [n.name, n.version])),
+    timeline: primary?.timeline ?? null,
+    steps: stepsFromJournal(o.journal.entries()),
+    failure: context?.failure ?? null,
+    leftToDo:
+      status === "done"
+        ? []
+        : context
+          ? leftToDo(context)
+          : [`the run was interrupted in ${record.lastStep}: resume it from its journal`],
+    planMs: record.planMs,
+    overTime: runTimeline(origin, o.journal.entries(), record.roles, record.history.ops),
+  };
+}
