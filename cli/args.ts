@@ -1,14 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
-
-/** Bad usage: the CLI prints the message and exits 3. */
-export class UsageError extends Error {
-  override readonly name = "UsageError";
-}
-
-/** A missing prerequisite (Docker, a file, a lab): the CLI prints the message and exits 3. */
-export class EnvironmentError extends Error {
-  override readonly name = "EnvironmentError";
-}
+import { UsageError } from "../core/errors.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -51,6 +42,22 @@ function negativeValuesAttached(argv: string[], options: Options): string[] {
     } else out.push(arg);
   }
   return out;
+}
+
+/**
+ * Splits argv at the first `--`: what follows belongs to the program the command starts (psql),
+ * untouched; what precedes it is the command's own, for `parse`.
+ */
+export function splitPassThrough(argv: string[]): { own: string[]; passed: string[] } {
+  const split = argv.indexOf("--");
+  if (split < 0) return { own: argv, passed: [] };
+  return { own: argv.slice(0, split), passed: argv.slice(split + 1) };
+}
+
+/** `--help`: the text goes to stdout and nothing runs. */
+export function printHelp(text: string): number {
+  process.stdout.write(`${text}\n`);
+  return 0;
 }
 
 export function intOption(

@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
+import { UsageError } from "../core/errors.ts";
 import { leftToDo } from "../plan/context.ts";
 import { type JournalEntry, readJournal, stepsFromJournal } from "../plan/journal.ts";
-import { parse, UsageError } from "./args.ts";
+import { parse } from "./args.ts";
 import { ms } from "./report.ts";
 
 export const reportHelp = `switchover report — what a run did, from its journal

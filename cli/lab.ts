@@ -1,19 +1,16 @@
-import { parseArgs } from "node:util";
-import { BaseImageError } from "../lab/base-image.ts";
-import { DockerUnavailableError } from "../lab/engine.ts";
-import { ImageBuildError, VersionUnavailableError } from "../lab/image.ts";
-import { BadVersionError, LabIncompleteError, labDown, labStatus, labUp } from "../lab/lab.ts";
-import { toStderr } from "../lab/progress.ts";
-import { LabNotRunningError, labPsql, type PsqlTarget } from "../lab/psql.ts";
+import { UsageError } from "../core/errors.ts";
+import { toStderr } from "../core/progress.ts";
+import { labDown, labStatus, labUp } from "../lab/lab.ts";
+import { labPsql, type PsqlTarget } from "../lab/psql.ts";
 import { formatStatus } from "../lab/status-table.ts";
 import { DEFAULT_SUBNET } from "../lab/topology.ts";
-import { checkUpgradePath, DEFAULT_FROM, DEFAULT_TO } from "../lab/versions.ts";
+import { DEFAULT_FROM, DEFAULT_TO } from "../lab/versions.ts";
+import { parse, printHelp, splitPassThrough } from "./args.ts";
+import { interruptible } from "./interrupt.ts";
 
 /** `switchover lab …`: the rehearsal lab (two PostgreSQL 15 hosts in Docker and a VIP). */
 
-const EXIT = { ok: 0, environment: 3, interrupted: 130 } as const;
-
-const HELP: Record<string, string> = {
+const HELP = {
   lab: `usage: switchover lab <command> [options]
 
 The lab: two Debian bookworm containers (node1, node2) on their own Docker network, PostgreSQL 15
@@ -54,135 +51,60 @@ An interactive psql as postgres: on a node's own server, or through the VIP (def
 Everything after -- goes to psql, e.g. \`switchover lab psql vip -- -c 'select 1'\`.`,
 };
 
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { up, status, down, psql };
+
+/** Bad input is a UsageError and the lab's own errors propagate: main.ts maps them. */
 export async function runLab(argv: string[]): Promise<number> {
-  const args = argv[0] === "lab" ? argv.slice(1) : argv;
-  const [command, ...rest] = args;
-  if (command === undefined || command === "--help" || command === "-h" || command === "help") {
-    return usage(HELP.lab ?? "", command === undefined ? EXIT.environment : EXIT.ok);
-  }
-  try {
-    switch (command) {
-      case "up":
-        return await up(rest);
-      case "status":
-        return await status(rest);
-      case "down":
-        return await down(rest);
-      case "psql":
-        return await psql(rest);
-      default:
-        return usage(`unknown lab command "${command}"\n\n${HELP.lab}`, EXIT.environment);
-    }
-  } catch (err) {
-    return reportFailure(err);
-  }
+  const [command, ...rest] = argv;
+  if (command === "--help" || command === "-h" || command === "help") return printHelp(HELP.lab);
+  if (command === undefined)
+    throw new UsageError("missing lab command (see switchover lab --help)");
+  const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!run) throw new UsageError(`unknown lab command "${command}" (see switchover lab --help)`);
+  return run(rest);
 }
-
-function usage(text: string, code: number): number {
-  (code === EXIT.ok ? process.stdout : process.stderr).write(`${text}\n`);
-  return code;
-}
-
-const HELP_OPTION = { help: { type: "boolean", short: "h" } } as const;
 
 async function up(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      ...HELP_OPTION,
-      from: { type: "string", default: DEFAULT_FROM },
-      to: { type: "string", default: DEFAULT_TO },
-    },
-    allowPositionals: true,
+  const { values } = parse(args, {
+    from: { type: "string", default: DEFAULT_FROM },
+    to: { type: "string", default: DEFAULT_TO },
   });
-  if (values.help) return usage(HELP.up ?? "", EXIT.ok);
-  if (positionals.length > 0)
-    return usage(`lab up takes no arguments\n\n${HELP.up}`, EXIT.environment);
-  const versions = { from: values.from, to: values.to };
-  const path = checkUpgradePath(versions.from, versions.to);
-  if (!path.ok) return usage(`lab up: ${path.reason}`, EXIT.environment);
-  const controller = new AbortController();
-  const onInterrupt = () => {
-    if (controller.signal.aborted) process.exit(EXIT.interrupted);
-    process.stderr.write(
-      "lab: interrupted, stopping after the current step (Ctrl-C again to quit now)\n",
-    );
-    controller.abort();
-  };
-  process.on("SIGINT", onInterrupt);
+  if (values.help) return printHelp(HELP.up);
+  // labUp checks the versions itself, before it touches anything.
+  const interrupt = interruptible("lab", "stopping after the current step");
   try {
-    const status = await labUp(versions, toStderr(), controller.signal);
+    const status = await labUp({ from: values.from, to: values.to }, toStderr(), interrupt.signal);
     process.stdout.write(`${formatStatus(status)}\n`);
-    return EXIT.ok;
+    return 0;
   } finally {
-    process.off("SIGINT", onInterrupt);
+    interrupt.release();
   }
 }
 
 async function status(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { ...HELP_OPTION, json: { type: "boolean", default: false } },
-    allowPositionals: true,
-  });
-  if (values.help) return usage(HELP.status ?? "", EXIT.ok);
-  if (positionals.length > 0)
-    return usage(`lab status takes no arguments\n\n${HELP.status}`, EXIT.environment);
+  const { values } = parse(args, { json: { type: "boolean", default: false } });
+  if (values.help) return printHelp(HELP.status);
   const current = await labStatus();
   process.stdout.write(values.json ? `${JSON.stringify(current)}\n` : `${formatStatus(current)}\n`);
-  return EXIT.ok;
+  return 0;
 }
 
 async function down(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, options: HELP_OPTION, allowPositionals: true });
-  if (values.help) return usage(HELP.down ?? "", EXIT.ok);
-  if (positionals.length > 0)
-    return usage(`lab down takes no arguments\n\n${HELP.down}`, EXIT.environment);
+  const { values } = parse(args, {});
+  if (values.help) return printHelp(HELP.down);
   const removed = await labDown(toStderr());
   const count = removed.containers.length + removed.networks.length + removed.volumes.length;
   process.stderr.write(count === 0 ? "lab: nothing to remove\n" : "lab: removed\n");
-  return EXIT.ok;
+  return 0;
 }
 
 async function psql(args: string[]): Promise<number> {
-  const split = args.indexOf("--");
-  const own = split < 0 ? args : args.slice(0, split);
-  const passed = split < 0 ? [] : args.slice(split + 1);
-  const { values, positionals } = parseArgs({
-    args: own,
-    options: HELP_OPTION,
-    allowPositionals: true,
-  });
-  if (values.help) return usage(HELP.psql ?? "", EXIT.ok);
+  const { own, passed } = splitPassThrough(args);
+  const { values, positionals } = parse(own, {}, true);
+  if (values.help) return printHelp(HELP.psql);
   const target = positionals[0] ?? "vip";
   if (positionals.length > 1 || !["node1", "node2", "vip"].includes(target)) {
-    return usage(`lab psql: expected node1, node2 or vip\n\n${HELP.psql}`, EXIT.environment);
+    throw new UsageError(`psql: expected node1, node2 or vip, not "${positionals.join(" ")}"`);
   }
   return labPsql(target as PsqlTarget, passed);
-}
-
-/** The one place lab errors become exit codes: 3 for usage and environment, 130 for Ctrl-C. */
-function reportFailure(err: unknown): number {
-  const message = err instanceof Error ? err.message : String(err);
-  if (err instanceof LabIncompleteError) {
-    process.stderr.write(`lab: ${message}\n`);
-    return err.interrupted ? EXIT.interrupted : EXIT.environment;
-  }
-  const known = [
-    DockerUnavailableError,
-    BadVersionError,
-    VersionUnavailableError,
-    BaseImageError,
-    ImageBuildError,
-    LabNotRunningError,
-  ].some((kind) => err instanceof kind);
-  const isUsage = (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ?? false;
-  if (known || isUsage) {
-    process.stderr.write(`lab: ${message}\n`);
-    return EXIT.environment;
-  }
-  process.stderr.write(
-    `lab: unexpected failure: ${err instanceof Error ? (err.stack ?? message) : message}\n`,
-  );
-  return EXIT.environment;
 }

@@ -1,4 +1,5 @@
-import { EnvironmentError, UsageError } from "./args.ts";
+import { EnvironmentError, UsageError } from "../core/errors.ts";
+import { printHelp } from "./args.ts";
 
 const usage = `switchover — verified rolling minor-version switchover of a two-node PostgreSQL pair
 
@@ -14,7 +15,8 @@ Commands:
   run        execute the plan against a pair over SSH (--inventory), or the lab (--lab)
   report     render what a run's journal says happened
 
-Exit codes: 0 ok, 1 a safety property violated, 2 unknown, 3 usage or environment error.`;
+Exit codes: 0 ok, 1 a safety property violated, 2 unknown, 3 usage or environment error,
+130 interrupted.`;
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -29,57 +31,35 @@ const commands: Record<string, () => Promise<Command>> = {
   report: async () => (await import("./journal-report.ts")).runReportCommand,
 };
 
-/** The one place errors become exit codes. */
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined) {
-    process.stderr.write("switchover: missing command (see switchover --help)\n");
-    return 3;
-  }
-  if (name === "--help" || name === "-h" || name === "help") {
-    process.stdout.write(`${usage}\n`);
-    return 0;
-  }
-  const load = commands[name];
+  if (name === "--help" || name === "-h" || name === "help") return printHelp(usage);
+  // hasOwn: "constructor" names no command, though every object has one.
+  const load = name !== undefined && Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!load) {
-    process.stderr.write(`switchover: unknown command "${name}" (see switchover --help)\n`);
-    return 3;
+    const what = name === undefined ? "missing command" : `unknown command "${name}"`;
+    return exitCodeOf(new UsageError(`${what} (see switchover --help)`), "switchover");
   }
   try {
     return await (await load())(rest);
   } catch (e) {
-    if (e instanceof UsageError || e instanceof EnvironmentError || isEnvironmentError(e)) {
-      process.stderr.write(`switchover ${name}: ${(e as Error).message}\n`);
-      return (e as { interrupted?: boolean }).interrupted ? 130 : 3;
-    }
-    // A bug, not a verdict: nothing was decided, so "unknown", with what a bug report needs.
-    process.stderr.write(
-      `switchover ${name}: unexpected failure: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
-    );
-    return 2;
+    return exitCodeOf(e, `switchover ${name}`);
   }
 }
 
-/** Errors of the lab's own kinds that mean "fix your environment", named by class. */
-const ENVIRONMENT_ERRORS = [
-  "DockerUnavailableError",
-  "BadVersionError",
-  "VersionUnavailableError",
-  "BaseImageError",
-  "ImageBuildError",
-  "LabNotRunningError",
-  "LabIncompleteError",
-  "PostgresCommandError",
-  "VipError",
-  "ReplayPathError",
-  "InventoryError",
-  "HostKeyError",
-  "SshConnectError",
-  "RunLockedError",
-];
-
-function isEnvironmentError(e: unknown): boolean {
-  return e instanceof Error && ENVIRONMENT_ERRORS.includes(e.name);
+/**
+ * The one place errors become exit codes, by class: each layer's errors extend core/errors.ts's,
+ * so a new error needs no entry here. 3 usage or environment, 130 interrupted, 2 anything else.
+ */
+function exitCodeOf(e: unknown, prefix: string): number {
+  if (e instanceof UsageError || e instanceof EnvironmentError) {
+    process.stderr.write(`${prefix}: ${e.message}\n`);
+    return e instanceof EnvironmentError && e.interrupted ? 130 : 3;
+  }
+  // A bug, not a verdict: nothing was decided, so "unknown", with what a bug report needs.
+  const detail = e instanceof Error ? (e.stack ?? e.message) : String(e);
+  process.stderr.write(`${prefix}: unexpected failure: ${detail}\n`);
+  return 2;
 }
 
 process.exitCode = await main(process.argv.slice(2));

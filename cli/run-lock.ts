@@ -1,11 +1,12 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { EnvironmentError } from "../core/errors.ts";
 import type { ClusterSpec } from "../hosts/commands.ts";
 import { stateDir } from "../hosts/state-dir.ts";
 
 /** Another live run holds the pair: the CLI says which, and exits 3 without changing anything. */
-export class RunLockedError extends Error {
+export class RunLockedError extends EnvironmentError {
   override readonly name = "RunLockedError";
 }
 

@@ -3,13 +3,14 @@ import { homedir } from "node:os";
 import { dirname, resolve } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
+import { EnvironmentError } from "../../core/errors.ts";
 import type { NodeName } from "../../core/executor.ts";
 import { productionTimeouts, type Timeouts } from "../../core/timeouts.ts";
 import type { ClusterSpec } from "../commands.ts";
 import { type InventoryFile, inventorySchema } from "./schema.ts";
 
 /** A malformed inventory: the CLI prints the message (file, field, what was expected), exit 3. */
-export class InventoryError extends Error {
+export class InventoryError extends EnvironmentError {
   override readonly name = "InventoryError";
 }
 
