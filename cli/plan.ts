@@ -1,17 +1,21 @@
-import type { StopMode } from "../core/executor.ts";
+import type { ExecutorCall } from "../core/executor.ts";
 import { productionTimeouts } from "../core/timeouts.ts";
-import {
-  type ClusterSpec,
-  type HostCommand,
-  type HostSpec,
-  hostCommands,
-} from "../hosts/commands.ts";
+import type { ClusterSpec, HostSpec } from "../hosts/commands.ts";
 import { buildMachine } from "../plan/build.ts";
 import { initialContext, type PlanContext } from "../plan/context.ts";
 import { mermaid } from "../plan/diagram.ts";
+import { PLANS, type PlanName } from "../plan/plans.ts";
 import { branchesOf, type PlanSpec, type StepSpec } from "../plan/spec.ts";
-import { PLANS, type PlanName } from "../run/scenario.ts";
+import { effectCalls } from "../run/effects.ts";
 import { choice, parse } from "./args.ts";
+import {
+  type CommandView,
+  commandViews,
+  hostLine,
+  renderCommands,
+  runSections,
+  type SectionView,
+} from "./what-runs.ts";
 
 export const planHelp = `switchover plan — show what the switchover will do, step by step
 
@@ -53,7 +57,8 @@ export interface StepView {
   retry: boolean;
   next: string[];
   onFailure: string;
-  commands: Array<{ host: string; user: string; script: string }>;
+  /** What the step's effect sends, call by call: the shell executor's own commands. */
+  commands: CommandView[];
 }
 
 export function planSteps(spec: PlanSpec, cluster: ClusterSpec, c: PlanContext): StepView[] {
@@ -66,76 +71,13 @@ export function planSteps(spec: PlanSpec, cluster: ClusterSpec, c: PlanContext):
     retry: s.retry === true,
     next: branchesOf(s).map((b) => b.target),
     onFailure: s.fail,
-    commands: commandsOf(s, cluster, c),
+    commands: commandViews(cluster, c.timeouts, callsOf(s, c)),
   }));
 }
 
-/** The host commands a step's effect runs, with the step's own input. */
-function commandsOf(s: StepSpec, cluster: ClusterSpec, c: PlanContext) {
-  const input = s.input(c) as Record<string, unknown>;
-  const host = (name: unknown) => cluster.nodes.find((n) => n.name === name) as HostSpec;
-  const on = (name: unknown, ...cmds: HostCommand[]) =>
-    cmds.map((cmd) => ({ host: String(name), ...cmd }));
-  const cmd = (name: unknown) => hostCommands(cluster, host(name));
-  const probe = {
-    user: "client",
-    script: `psql "host=${cluster.vip.address} user=${cluster.superuser} dbname=${cluster.database}" -c "INSERT INTO switchover_probe (id) VALUES ('<id>') RETURNING inet_server_addr()"`,
-  };
-  const n = input.node;
-  switch (s.actor) {
-    case "preflight":
-      return [c.primary, c.standby].flatMap((x) =>
-        on(x, cmd(x).status, cmd(x).replication, cmd(x).vipShow),
-      );
-    case "stopPostgres":
-      return on(
-        n,
-        cmd(n).stop(
-          { mode: input.mode as StopMode, fence: input.fence === true },
-          c.timeouts.stop / 1000,
-        ),
-      );
-    case "startPostgres":
-      return on(n, cmd(n).start(c.timeouts.start / 1000));
-    case "upgradePackages":
-      return on(n, cmd(n).upgrade(c.targetVersion));
-    case "checkpoint":
-      return on(n, cmd(n).checkpoint);
-    case "waitForStreaming":
-    case "waitForReplay":
-    case "observeRole":
-      return on(n, cmd(n).replication);
-    case "waitForCatchUp":
-    case "waitSentEqualsReplay":
-      return on(input.primary, cmd(input.primary).replication);
-    case "vipDown":
-      return on(n, cmd(n).vipDown, cmd(n).vipShow);
-    case "vipUp":
-      return on(n, cmd(n).vipUp(input.announce === true));
-    case "confirmStopped":
-      return on(n, cmd(n).status, cmd(n).controlData, cmd(n).walRecord(0, 1));
-    case "promote":
-      return on(n, cmd(n).promote(c.timeouts.promote / 1000));
-    case "ensureServing":
-      return [{ host: "client", ...probe }, ...on(n, cmd(n).status, cmd(n).vipUp(true))];
-    case "notify":
-      return [{ host: "operator", user: "operator", script: "<notify hook, e.g. --notify-cmd>" }];
-    case "decideRejoin":
-      return [
-        ...on(n, cmd(n).controlData),
-        ...on(input.source, cmd(input.source).latestTimelineHistory),
-      ];
-    case "configureStandby":
-      return on(n, cmd(n).configureStandby(host(input.upstream)));
-    case "rewind":
-      return on(n, cmd(n).rewind(host(input.source)));
-    case "baseBackup":
-      return on(n, cmd(n).baseBackup(host(input.source)));
-    case "removeDataDir":
-      return on(n, cmd(n).removeDataDir);
-    case "removeSetAside":
-      return on(n, cmd(n).removeSetAside);
-  }
+/** The executor calls a step's effect makes, with the step's own input (run/effects.ts). */
+function callsOf(s: StepSpec, c: PlanContext): ExecutorCall[] {
+  return (effectCalls[s.actor] as (input: unknown) => ExecutorCall[])(s.input(c));
 }
 
 export async function runPlan(argv: string[]): Promise<number> {
@@ -158,18 +100,21 @@ export async function runPlan(argv: string[]): Promise<number> {
     timeouts: productionTimeouts,
     maxLagBytes: 16 * 1024 * 1024,
   });
-  const steps = planSteps(spec, exampleCluster(), context);
+  const cluster = exampleCluster();
+  const steps = planSteps(spec, cluster, context);
+  const alongside = runSections(cluster, context.timeouts, [context.primary, context.standby]);
   if (format === "json") {
+    const { id, title, initial } = spec;
     process.stdout.write(
-      `${JSON.stringify({ plan: spec.id, title: spec.title, initial: spec.initial, steps }, null, 2)}\n`,
+      `${JSON.stringify({ plan: id, title, initial, steps, alongside }, null, 2)}\n`,
     );
     return 0;
   }
-  process.stdout.write(renderText(spec, steps));
+  process.stdout.write(renderText(spec, steps, alongside));
   return 0;
 }
 
-function renderText(spec: PlanSpec, steps: StepView[]): string {
+function renderText(spec: PlanSpec, steps: StepView[], alongside: SectionView[]): string {
   const out = [
     `${spec.title}: node1 (primary) → node2, 15.18 → 15.20, starting at ${spec.initial}`,
     "",
@@ -181,10 +126,10 @@ function renderText(spec: PlanSpec, steps: StepView[]): string {
         : `deadline ${s.deadlineMs / 1000} s${s.retry ? ", retried" : ""}`;
     out.push(`${String(i + 1).padStart(2)}. ${s.id} — ${s.does}`);
     out.push(`    (${deadline}; next: ${s.next.join(" | ")}; on failure: ${s.onFailure})`);
-    for (const c of s.commands)
-      out.push(
-        `    ${c.host}${c.user === "root" ? "#" : "$"} ${c.user === "postgres" ? "[postgres] " : ""}${c.script}`,
-      );
+    out.push(...renderCommands(s.commands, hostLine));
   });
+  for (const section of alongside) {
+    out.push("", `${section.title}:`, ...renderCommands(section.commands, hostLine));
+  }
   return `${out.join("\n")}\n`;
 }

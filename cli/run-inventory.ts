@@ -1,21 +1,39 @@
-import { existsSync, mkdirSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { EnvironmentError, UsageError } from "../core/errors.ts";
+import { stepProgress, toStderr } from "../core/progress.ts";
 import type { HostSpec } from "../hosts/commands.ts";
 import { type Inventory, loadInventory } from "../hosts/inventory/load.ts";
-import { type CheckItem, gatherFacts, judge, renderChecklist } from "../hosts/preflight.ts";
+import {
+  type CheckItem,
+  gatherFacts,
+  judge,
+  preflightLooks,
+  renderChecklist,
+} from "../hosts/preflight.ts";
 import { stateDir } from "../hosts/state-dir.ts";
-import { remoteCommand, type SshExecutor, sshExecutor } from "../hosts/transports/ssh.ts";
+import {
+  remoteCommand,
+  type SshExecutor,
+  type SshExecutorOptions,
+  sshExecutor,
+} from "../hosts/transports/ssh.ts";
 import { initialContext, type PlanContext } from "../plan/context.ts";
 import { FileJournal, lastPosition, readJournal } from "../plan/journal.ts";
 import { reconcile } from "../plan/reconcile.ts";
 import { verifiedPlan } from "../plan/verified.ts";
 import { observeRoles } from "../run/observe.ts";
-import { type RealRunReport, runAgainstCluster } from "../run/real-run.ts";
-import { EnvironmentError, UsageError } from "./args.ts";
-import { interruptible } from "./lab-run.ts";
+import { type RealRunReport, runAgainstCluster } from "../verify/run-report.ts";
+import { interruptible } from "./interrupt.ts";
 import { planSteps } from "./plan.ts";
-import { stepPrinter } from "./report.ts";
 import { lockPair } from "./run-lock.ts";
+import {
+  type CommandView,
+  commandViews,
+  renderCommands,
+  runSections,
+  sendView,
+} from "./what-runs.ts";
 
 export interface InventoryRunOptions {
   inventory: string;
@@ -39,7 +57,10 @@ export type InventoryRunResult =
 export async function runInventory(o: InventoryRunOptions): Promise<InventoryRunResult> {
   const inv = loadInventory(o.inventory);
   if (o.resume) return resume(inv, o.resume, o);
-  const executor = await sshExecutor(inv, { acceptNewHostKeys: o.acceptNewHostKeys });
+  const executor = await sshExecutor(inv, {
+    acceptNewHostKeys: o.acceptNewHostKeys,
+    ...sshLog(),
+  });
   try {
     const items = await preflight(inv, executor);
     process.stderr.write(`pre-flight (${inv.file}):\n${renderChecklist(items)}`);
@@ -63,6 +84,22 @@ export async function runInventory(o: InventoryRunOptions): Promise<InventoryRun
   } finally {
     executor.close();
   }
+}
+
+/**
+ * SWITCHOVER_SSH_LOG=FILE: each command sent over SSH is appended to FILE as one JSON line
+ * (`{"node", "user", "script"}`), as it is sent: an audit trail of what a run did on the hosts.
+ */
+function sshLog(): Pick<SshExecutorOptions, "onSend"> {
+  const file = process.env.SWITCHOVER_SSH_LOG;
+  if (!file) return {};
+  return {
+    onSend: (host, cmd) =>
+      appendFileSync(
+        file,
+        `${JSON.stringify({ node: host.name, user: cmd.user, script: cmd.script })}\n`,
+      ),
+  };
 }
 
 /** Journals of production runs outlive a reboot: under the state directory, not /tmp. */
@@ -100,7 +137,11 @@ async function preflight(inv: Inventory, x: SshExecutor): Promise<CheckItem[]> {
   return [...reach, ...judge(inv, p, s)];
 }
 
-/** Each step's commands, per host, exactly as the SSH channel receives them. */
+/**
+ * What the run sends, per host, as the SSH channel receives it: pre-flight's looks, each step's
+ * commands, the sampler's and the checkers' looks, from the same builders and the inventory's
+ * deadlines the SSH executor uses.
+ */
 export function renderDryRun(inv: Inventory): string {
   const context = initialContext({
     primary: inv.primary,
@@ -109,25 +150,41 @@ export function renderDryRun(inv: Inventory): string {
     timeouts: inv.timeouts,
     maxLagBytes: inv.maxLagBytes,
   });
+  const line = (c: CommandView) => {
+    const host = inv.cluster.nodes.find((n) => n.name === c.host);
+    const login = inv.ssh[c.host]?.user;
+    if (!host || !login || (c.user !== "root" && c.user !== "postgres"))
+      return `${c.host}> ${c.script}`;
+    return `${login}@${c.host}$ ${remoteCommand(login, host, { user: c.user, script: c.script })}`;
+  };
+  const nodes = [inv.primary, inv.standby];
+  const preflight = nodes.flatMap((name) => {
+    const host = inv.cluster.nodes.find((n) => n.name === name) as HostSpec;
+    const looks = preflightLooks(inv, host);
+    const own = (l: typeof looks.hazards, when?: string) =>
+      sendView(`pre-flight: ${l.what}`, l, when);
+    return [
+      ...commandViews(inv.cluster, inv.timeouts, looks.calls),
+      own(looks.hazards, "if it runs"),
+      own(looks.freeBytes),
+      own(looks.targetAvailable),
+    ];
+  });
   const out = [
     `dry run: ${verifiedPlan.title}, ${inv.primary} → ${inv.standby}, to ${inv.targetVersion}; nothing was changed`,
+    "",
+    "Pre-flight (read-only, taken above):",
+    ...renderCommands(preflight, line),
     "",
   ];
   planSteps(verifiedPlan, inv.cluster, context).forEach((s, i) => {
     out.push(`${String(i + 1).padStart(2)}. ${s.id} — ${s.does}`);
     out.push(`    (next: ${s.next.join(" | ")}; on failure: ${s.onFailure})`);
-    for (const c of s.commands) {
-      const host = inv.cluster.nodes.find((n) => n.name === c.host);
-      const login = inv.ssh[c.host]?.user;
-      if (!host || !login || (c.user !== "root" && c.user !== "postgres")) {
-        out.push(`    ${c.host}> ${c.script}`);
-        continue;
-      }
-      out.push(
-        `    ${login}@${c.host}$ ${remoteCommand(login, host, { user: c.user, script: c.script })}`,
-      );
-    }
+    out.push(...renderCommands(s.commands, line));
   });
+  for (const section of runSections(inv.cluster, inv.timeouts, nodes)) {
+    out.push("", `${section.title}:`, ...renderCommands(section.commands, line));
+  }
   return `${out.join("\n")}\n`;
 }
 
@@ -153,7 +210,7 @@ async function execute(
       timeouts: context?.timeouts ?? inv.timeouts,
       maxLagBytes: context?.maxLagBytes ?? inv.maxLagBytes,
       journal: new FileJournal(journal),
-      onStep: stepPrinter("run"),
+      onStep: stepProgress(toStderr("run")),
       signal: interrupt.signal,
       ...(resumeAt ? { resume: resumeAt } : {}),
     });
@@ -188,7 +245,12 @@ async function resume(
     );
     return { kind: "printed", code: pos.ended === "done" ? 0 : 2 };
   }
-  const executor = await sshExecutor(inv, { acceptNewHostKeys: o.acceptNewHostKeys });
+  // The resumed run's deadlines are the journal's, as its plan's are.
+  const executor = await sshExecutor(inv, {
+    acceptNewHostKeys: o.acceptNewHostKeys,
+    timeouts: pos.context.timeouts,
+    ...sshLog(),
+  });
   try {
     await executor.connections.connectAll();
     const seen = await observeRoles(executor, names, 0);

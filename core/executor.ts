@@ -127,3 +127,19 @@ export interface Executor {
   /** The runbook's "tell the applications to reconnect": an operator-supplied hook. */
   notify(message: string, o?: CallOptions): Promise<Outcome>;
 }
+
+/**
+ * One call of the port, its options left out, as data: what a caller (a plan effect, the
+ * sampler, pre-flight) makes, for `switchover plan` and the dry run to list with what it sends.
+ * `when`: when the caller makes it, if not always once ("every 50 ms until …", "if it runs").
+ */
+export type ExecutorCall = {
+  [K in keyof Executor]: { method: K; args: Parameters<Executor[K]>; when?: string };
+}[keyof Executor];
+
+export function call<K extends keyof Executor>(
+  method: K,
+  ...args: Parameters<Executor[K]>
+): ExecutorCall {
+  return { method, args } as ExecutorCall;
+}

@@ -150,10 +150,10 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
     /** The ids of the rows clients wrote (see writes.ts), as one JSON array. */
     writtenIds: pg(psql(SELECT_WRITES_SQL, c.database)),
     controlData: pg(`${untranslated("pg_controldata")} -D ${h.dataDir}`),
-    /** The record at `lsn`, to read where it ends. */
-    walRecord: (lsn: Lsn, timeline: number) =>
+    /** The record at `lsn`, to read where it ends. A string: a stand-in, for a listing. */
+    walRecord: (lsn: Lsn | string, timeline: number | string) =>
       pg(
-        `${untranslated("pg_waldump")} -p ${h.dataDir}/pg_wal -t ${timeline} -s ${formatLsn(lsn)} -n 1`,
+        `${untranslated("pg_waldump")} -p ${h.dataDir}/pg_wal -t ${timeline} -s ${typeof lsn === "number" ? formatLsn(lsn) : lsn} -n 1`,
       ),
     /** The newest timeline history file: its timeline (the file name, hex), then its lines. */
     latestTimelineHistory: pg(

@@ -1,5 +1,13 @@
-import type { Executor, NodeName, NodeStatus, ReplicationStatus } from "../core/executor.ts";
+import {
+  call,
+  type Executor,
+  type ExecutorCall,
+  type NodeName,
+  type NodeStatus,
+  type ReplicationStatus,
+} from "../core/executor.ts";
 import { type ClusterSpec, type HostSpec, hostCommands, shortVersion } from "./commands.ts";
+import type { HostSend } from "./host-calls.ts";
 import type { CommandRunner } from "./host-executor.ts";
 
 /**
@@ -51,20 +59,48 @@ export interface NodeFacts {
   targetAvailable: boolean;
 }
 
+/** How long each of pre-flight's own commands may take. */
+const LOOK_MS = 30_000;
+
+/**
+ * What pre-flight looks at on a node, in order: through the executor (status, then replication
+ * if it runs), then its own read-only commands, side by side. gatherFacts sends these; the dry
+ * run lists them.
+ */
+export function preflightLooks(i: PreflightInput, host: HostSpec) {
+  const cmds = hostCommands(i.cluster, host);
+  const look = (what: string, command: HostSend["command"]): HostSend => ({
+    node: host.name,
+    what,
+    command,
+    deadlineMs: LOOK_MS,
+  });
+  return {
+    calls: [
+      call("status", host.name),
+      { ...call("replication", host.name), when: "if it runs" },
+    ] satisfies ExecutorCall[],
+    hazards: look("shutdown and rejoin hazards", cmds.sql(HAZARDS_SQL.replace(/\s+/g, " "))),
+    freeBytes: look("free disk", cmds.freeBytes),
+    targetAvailable: look("target packages available", cmds.targetAvailable(i.targetVersion)),
+  };
+}
+
 export async function gatherFacts(
   x: Executor,
   run: CommandRunner,
   i: PreflightInput,
   host: HostSpec,
 ): Promise<NodeFacts> {
-  const cmds = hostCommands(i.cluster, host);
+  const looks = preflightLooks(i, host);
+  const send = (l: HostSend) => run(host, l.command, l.deadlineMs);
   const st = await x.status(host.name);
   const running = st.ok && st.running;
   const rep = running ? await x.replication(host.name) : null;
   const [hz, df, apt] = await Promise.all([
-    running ? run(host, cmds.sql(HAZARDS_SQL.replace(/\s+/g, " ")), 30_000) : null,
-    run(host, cmds.freeBytes, 30_000),
-    run(host, cmds.targetAvailable(i.targetVersion), 30_000),
+    running ? send(looks.hazards) : null,
+    send(looks.freeBytes),
+    send(looks.targetAvailable),
   ]);
   return {
     name: host.name,

@@ -9,19 +9,20 @@ import type { NodeName } from "../core/executor.ts";
  */
 export const WRITES_TABLE = "switchover_writes";
 
-const INSERT = `INSERT INTO ${WRITES_TABLE} (id) VALUES ($1) RETURNING current_setting('cluster_name') AS node`;
-const CREATE = `CREATE TABLE IF NOT EXISTS ${WRITES_TABLE} (id text PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())`;
+/** A probe's or a client's write: `$1` is its id. */
+export const INSERT_WRITE_SQL = `INSERT INTO ${WRITES_TABLE} (id) VALUES ($1) RETURNING current_setting('cluster_name') AS node`;
+export const CREATE_WRITES_SQL = `CREATE TABLE IF NOT EXISTS ${WRITES_TABLE} (id text PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())`;
 
 /** SQLSTATE of a missing table: the first write on a fresh cluster creates it. */
 const UNDEFINED_TABLE = "42P01";
 
 export async function insertWrite(client: pg.ClientBase, id: string): Promise<NodeName> {
   try {
-    return (await client.query<{ node: string }>(INSERT, [id])).rows[0]?.node ?? "";
+    return (await client.query<{ node: string }>(INSERT_WRITE_SQL, [id])).rows[0]?.node ?? "";
   } catch (e) {
     if ((e as { code?: string }).code !== UNDEFINED_TABLE) throw e;
-    await client.query(CREATE);
-    return (await client.query<{ node: string }>(INSERT, [id])).rows[0]?.node ?? "";
+    await client.query(CREATE_WRITES_SQL);
+    return (await client.query<{ node: string }>(INSERT_WRITE_SQL, [id])).rows[0]?.node ?? "";
   }
 }
 
@@ -29,7 +30,7 @@ export async function insertWrite(client: pg.ClientBase, id: string): Promise<No
 export const SELECT_WRITES_SQL = `SELECT COALESCE(json_agg(id), '[]') FROM ${WRITES_TABLE}`;
 
 export async function ensureWritesTable(client: pg.ClientBase): Promise<void> {
-  await client.query(CREATE);
+  await client.query(CREATE_WRITES_SQL);
 }
 
 export interface Endpoint {

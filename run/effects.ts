@@ -1,7 +1,15 @@
 import { fromPromise, type InputFrom, type OutputFrom } from "xstate";
-import { type Clock, sleep } from "../core/clock.ts";
-import type { CallOptions, Executor, NodeName, Outcome } from "../core/executor.ts";
+import type { Clock } from "../core/clock.ts";
+import {
+  type CallOptions,
+  call,
+  type Executor,
+  type ExecutorCall,
+  type NodeName,
+  type Outcome,
+} from "../core/executor.ts";
 import type { History } from "../core/history.ts";
+import { waitFor } from "../core/wait.ts";
 import type { RejoinMethod } from "../plan/context.ts";
 import { type ActorName, type PlanActors, planActors } from "../plan/effects.ts";
 
@@ -27,17 +35,13 @@ function must<T>(r: Outcome<T>): T {
 }
 
 /** Polls `probe` until it returns a value. The plan's deadline ends the wait through `signal`. */
-async function until<T>(
+function until<T>(
   clock: Clock,
   every: number,
   signal: AbortSignal,
   probe: () => Promise<T | undefined>,
 ): Promise<T> {
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    await sleep(clock, every, signal);
-  }
+  return waitFor(probe, { clock, everyMs: every, signal });
 }
 
 /**
@@ -174,6 +178,78 @@ function makeEffects(d: ActorDeps): Impls {
     removeSetAside: async ({ node }, o) => void must(await x.removeSetAside(node, o)),
   };
 }
+
+/** The stand-in for the id a probe write gets as it runs. */
+export const PROBE_ID = "<probe id>";
+
+const when = (c: ExecutorCall, w: string): ExecutorCall => ({ ...c, when: w });
+
+/**
+ * The executor calls each effect of makeEffects makes, in order, with when it makes them:
+ * `switchover plan` and the dry run list these with the commands each sends (hosts/host-calls.ts).
+ * Keep them next to the effects: a test runs the plans on the simulator and holds every call an
+ * effect makes to this list.
+ */
+export const effectCalls: {
+  [K in ActorName]: (input: InputFrom<PlanActors[K]>) => ExecutorCall[];
+} = {
+  preflight: ({ primary, standby }) => [
+    call("status", primary),
+    call("status", standby),
+    call("replication", primary),
+    call("replication", standby),
+  ],
+  stopPostgres: ({ node, mode, fence }) => [call("stopPostgres", node, { mode, fence })],
+  startPostgres: ({ node }) => [call("startPostgres", node)],
+  upgradePackages: ({ node, version }) => [call("upgradePackages", node, version)],
+  checkpoint: ({ node }) => [call("checkpoint", node)],
+  waitForStreaming: ({ node, poll }) => [
+    when(call("replication", node), `every ${poll} ms until it streams`),
+  ],
+  waitForCatchUp: ({ primary, maxLagBytes, poll }) => [
+    when(
+      call("replication", primary),
+      `every ${poll} ms until the standby's replay lag is at most ${maxLagBytes} bytes`,
+    ),
+  ],
+  waitSentEqualsReplay: ({ primary, poll }) => [
+    when(
+      call("replication", primary),
+      `every ${poll} ms until a standby has replayed all it was sent`,
+    ),
+  ],
+  vipDown: ({ node }) => [call("vipDown", node), when(call("status", node), "then, to verify")],
+  confirmStopped: ({ node }) => [
+    call("status", node),
+    when(call("controlData", node), "if the postmaster is gone"),
+  ],
+  waitForReplay: ({ node, poll }) => [
+    when(
+      call("replication", node),
+      `every ${poll} ms until it has replayed up to the end of the shutdown checkpoint`,
+    ),
+  ],
+  promote: ({ node }) => [call("promote", node)],
+  observeRole: ({ node }) => [
+    call("status", node),
+    when(call("replication", node), "if it runs"),
+    when(call("controlData", node), "if it is down"),
+  ],
+  vipUp: ({ node, announce }) => [call("vipUp", node, announce)],
+  ensureServing: ({ node }) => [
+    call("probeWrite", "vip", PROBE_ID),
+    when(call("status", node), `if the write did not land on ${node}, to repair`),
+    when(call("startPostgres", node), "if it is down"),
+    when(call("vipUp", node, true), "then, and this attempt fails"),
+  ],
+  notify: ({ message }) => [call("notify", message)],
+  decideRejoin: ({ node, source }) => [call("controlData", node), call("timelineFork", source)],
+  configureStandby: ({ node, upstream }) => [call("configureStandby", node, upstream)],
+  rewind: ({ node, source }) => [call("rewind", node, source)],
+  baseBackup: ({ node, source }) => [call("baseBackup", node, source)],
+  removeDataDir: ({ node }) => [call("removeDataDir", node)],
+  removeSetAside: ({ node }) => [call("removeSetAside", node)],
+};
 
 type Impl<K extends ActorName> = (
   input: InputFrom<PlanActors[K]>,

@@ -1,5 +1,11 @@
 import type { ClusterView, NodeView, RoleObservation } from "../core/cluster-view.ts";
-import type { Executor, NodeName, ReplicationStatus } from "../core/executor.ts";
+import {
+  call,
+  type Executor,
+  type ExecutorCall,
+  type NodeName,
+  type ReplicationStatus,
+} from "../core/executor.ts";
 
 interface Seen {
   name: NodeName;
@@ -7,6 +13,21 @@ interface Seen {
   version: string;
   vip: boolean;
   replication: ReplicationStatus | null;
+}
+
+/** What `look` asks of the executor: for `switchover plan` and the dry run. */
+function lookCalls(name: NodeName): ExecutorCall[] {
+  return [call("status", name), { ...call("replication", name), when: "if it runs" }];
+}
+
+/** The calls of one observeRoles sample (the nodes are looked at side by side). */
+export function observeRolesCalls(nodes: readonly NodeName[]): ExecutorCall[] {
+  return nodes.flatMap(lookCalls);
+}
+
+/** The calls of one observeCluster look. */
+export function observeClusterCalls(nodes: readonly NodeName[]): ExecutorCall[] {
+  return nodes.flatMap((n) => [...lookCalls(n), { ...call("writtenIds", n), when: "if it runs" }]);
 }
 
 /** One look at a node through the executor; a node that does not answer is down. */

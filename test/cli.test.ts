@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { productionTimeouts } from "../core/timeouts.ts";
 import { buildMachine } from "../plan/build.ts";
 import { seedPlan } from "../plan/runbook.ts";
 import { branchesOf, type PlanSpec } from "../plan/spec.ts";
@@ -326,6 +327,37 @@ describe.concurrent("switchover plan", () => {
       expect(s.commands.length).toBeGreaterThan(0);
       expect(s.onFailure).toBe(verifiedPlan.steps[s.id]?.fail);
     }
+  });
+
+  it("shows stop, start and promote with the production deadlines the executor sends them with", async () => {
+    const exit = await switchover(["plan", "--format", "json"]);
+    expect(exit.code).toBe(0);
+    const plan = JSON.parse(exit.stdout) as {
+      steps: Array<{
+        actor: string;
+        commands: Array<{ call: string; script: string; deadlineMs: number | null }>;
+      }>;
+    };
+    const commands = (actor: string, call: string) => {
+      const found = plan.steps
+        .filter((s) => s.actor === actor)
+        .flatMap((s) => s.commands.filter((c) => c.call.startsWith(`${call}(`)));
+      expect(found.length).toBeGreaterThan(0);
+      return found;
+    };
+    const s = (ms: number) => ms / 1000;
+    // The stop and promote polls count hundredths of a second; pg_ctl start waits -t seconds.
+    for (const c of commands("stopPostgres", "stopPostgres")) {
+      expect(c.script).toContain(`if [ $n -gt ${s(productionTimeouts.stop) * 100} ]`);
+      expect(c.deadlineMs).toBe(productionTimeouts.stop);
+    }
+    for (const c of commands("startPostgres", "startPostgres")) {
+      expect(c.script).toMatch(new RegExp(` -w -t ${s(productionTimeouts.start)} `));
+      expect(c.deadlineMs).toBe(productionTimeouts.start);
+    }
+    const [promote] = commands("promote", "promote");
+    expect(promote?.script).toContain(`if [ $n -gt ${s(productionTimeouts.promote) * 100} ]`);
+    expect(promote?.deadlineMs).toBe(productionTimeouts.promote);
   });
 
   it.each([

@@ -5,14 +5,16 @@ import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { History } from "../core/history.ts";
+import type { HostCommand } from "../hosts/commands.ts";
+import { STAND_IN } from "../hosts/host-calls.ts";
 import { loadInventory } from "../hosts/inventory/load.ts";
-import { sshExecutor } from "../hosts/transports/ssh.ts";
+import { remoteCommand, sshExecutor } from "../hosts/transports/ssh.ts";
 import { startWorkload } from "../hosts/workload.ts";
 import { ensureWritesTable } from "../hosts/writes.ts";
 import { labFiles } from "../lab/ssh-access.ts";
 import { observeCluster } from "../run/observe.ts";
-import type { RealRunReport } from "../run/real-run.ts";
 import { checkLostWrites } from "../verify/checkers/lost-writes.ts";
+import type { RealRunReport } from "../verify/run-report.ts";
 import { labEnvironment } from "./support/lab-env.ts";
 
 /**
@@ -30,12 +32,16 @@ interface Ran {
   stderr: string;
 }
 
-function switchover(args: string[], timeout = 10 * MINUTE): Promise<Ran> {
+function switchover(
+  args: string[],
+  timeout = 10 * MINUTE,
+  env: Record<string, string> = {},
+): Promise<Ran> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       ["bin/switchover.js", ...args],
-      { timeout, maxBuffer: 64 * 1024 * 1024 },
+      { timeout, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...env } },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
         resolve({ code, stdout, stderr });
@@ -134,6 +140,35 @@ function runKilledAt(inventory: string, journal: string, step: string): Promise<
   });
 }
 
+/**
+ * The commands a run sent over SSH (SWITCHOVER_SSH_LOG's lines) that its dry run does not show,
+ * each as the dry run shows one; what only the run knows (the WAL position and timeline of the
+ * checkpoint pg_waldump reads) masked with the dry run's stand-ins.
+ */
+function notInDryRun(inventory: string, log: string, dryRun: string): string[] {
+  const inv = loadInventory(inventory);
+  const shown = new Set(dryRun.split("\n").map((l) => l.trim()));
+  const mask = (line: string) =>
+    line.replace(
+      /(pg_waldump -p \S+ )-t \d+ -s [0-9A-F]+\/[0-9A-F]+ /g,
+      `$1-t ${STAND_IN.timeline} -s ${STAND_IN.lsn} `,
+    );
+  const sent = log
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as HostCommand & { node: string });
+  // Not vacuous: the run's every kind of step went over this channel.
+  const tools = ["pg_ctl stop", "apt-get install", "pg_ctl promote", "pg_waldump", "ip addr add"];
+  expect(tools.filter((t) => !sent.some((c) => c.script.includes(t)))).toEqual([]);
+  const lines = sent.map((c) => {
+    const host = inv.cluster.nodes.find((n) => n.name === c.node);
+    const login = inv.ssh[c.node]?.user;
+    if (!host || !login) return `${c.node}: not in the inventory: ${c.script}`;
+    return mask(`${login}@${c.node}$ ${remoteCommand(login, host, c)}`);
+  });
+  return [...new Set(lines)].filter((l) => !shown.has(l));
+}
+
 function report(r: Ran): RealRunReport {
   if (r.code !== 0) process.stderr.write(r.stderr.slice(-4000));
   expect(r.code).toBe(0);
@@ -226,16 +261,25 @@ describe.skipIf(skip)("production runs over SSH, against the lab", () => {
   });
 
   it(
-    "a full run while a client writes: done, verdict ok, no write lost, both on 15.20",
+    "a full run while a client writes: done, verdict ok, no write lost, both on 15.20; it sent nothing its dry run did not show",
     async () => {
+      const dry = await switchover(["run", "--inventory", inventory, "--dry-run"]);
+      expect(dry.code).toBe(0);
+      const log = join(dir, "sent.jsonl");
+      writeFileSync(log, "");
       const client = await writing(inventory);
-      const r = report(await switchover(["run", "--inventory", inventory, "--yes", "--json"]));
+      const r = report(
+        await switchover(["run", "--inventory", inventory, "--yes", "--json"], 10 * MINUTE, {
+          SWITCHOVER_SSH_LOG: log,
+        }),
+      );
       const { check, view } = await client.lostWrites();
       expect(r).toMatchObject({ status: "done", verdict: "ok", timeline: 2 });
       expect(r.versions).toEqual({ node1: "15.20", node2: "15.20" });
       expect(client.history.count("ok")).toBeGreaterThan(1000);
       expect(check).toMatchObject({ verdict: "ok", count: 0 });
       expect(view.nodes.find((n) => n.vip)?.name).toBe("node2");
+      expect(notInDryRun(inventory, readFileSync(log, "utf8"), dry.stdout)).toEqual([]);
     },
     10 * MINUTE,
   );

@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import ssh2, { type Client, type ClientChannel } from "ssh2";
+import { EnvironmentError } from "../../core/errors.ts";
 import type { Executor, NodeName } from "../../core/executor.ts";
+import type { Timeouts } from "../../core/timeouts.ts";
 import { type HostCommand, type HostSpec, shellQuote } from "../commands.ts";
 import { type CommandRunner, shellExecutor } from "../host-executor.ts";
 import type { Inventory, SshTarget } from "../inventory/load.ts";
@@ -11,12 +13,12 @@ import { addKnownHost, checkHostKey, keyType, knownHostName } from "./known-host
 import { openTunnel, type Tunnel } from "./ssh-tunnel.ts";
 
 /** A host's key is not the one known_hosts holds, or is not there: nothing runs on that host. */
-export class HostKeyError extends Error {
+export class HostKeyError extends EnvironmentError {
   override readonly name = "HostKeyError";
 }
 
 /** sshd refused us or could not be reached: nothing runs on that host. */
-export class SshConnectError extends Error {
+export class SshConnectError extends EnvironmentError {
   override readonly name = "SshConnectError";
 }
 
@@ -26,6 +28,8 @@ export interface SshOptions {
   /** Trust on first use: an unknown host's key is written to knownHosts (a changed one never is). */
   acceptNewHostKeys: boolean;
   connectTimeoutMs: number;
+  /** Hears of each command as it is sent (an audit trail: `SWITCHOVER_SSH_LOG`). */
+  onSend?: (host: HostSpec, cmd: HostCommand) => void;
 }
 
 /**
@@ -77,6 +81,7 @@ export class SshConnections {
   readonly run: CommandRunner = async (host, cmd, deadlineMs) => {
     await this.acquire(host.name);
     try {
+      this.o.onSend?.(host, cmd);
       return await this.shells.run(host.name, cmd.user, cmd.script, deadlineMs, () =>
         this.openShell(host, cmd.user),
       );
@@ -189,6 +194,9 @@ export class SshConnections {
 
 export interface SshExecutorOptions {
   acceptNewHostKeys?: boolean;
+  /** The run's deadlines (default: the inventory's). */
+  timeouts?: Timeouts;
+  onSend?: SshOptions["onSend"];
 }
 
 export type SshExecutor = Executor & {
@@ -211,6 +219,7 @@ export async function sshExecutor(
     knownHosts: inv.knownHosts,
     acceptNewHostKeys: o.acceptNewHostKeys ?? false,
     connectTimeoutMs: inv.connectTimeoutMs,
+    ...(o.onSend ? { onSend: o.onSend } : {}),
   });
   const c = inv.cluster;
   const direct: Record<string, { host: string; port: number }> = {
@@ -234,7 +243,12 @@ export async function sshExecutor(
     if (!r) throw new Error(`no node "${target}" in the inventory`);
     return { ...r, user: c.superuser, database: c.database };
   };
-  const executor = shellExecutor({ cluster: c, run: connections.run, endpoint });
+  const executor = shellExecutor({
+    cluster: c,
+    run: connections.run,
+    endpoint,
+    timeouts: o.timeouts ?? inv.timeouts,
+  });
   return Object.assign(executor, {
     connections,
     endpoint,

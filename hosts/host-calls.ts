@@ -1,0 +1,196 @@
+import type { ExecutorCall, Lsn, NodeName, Stop } from "../core/executor.ts";
+import type { Timeouts } from "../core/timeouts.ts";
+import {
+  type ClusterSpec,
+  type HostCommand,
+  type HostCommands,
+  type HostSpec,
+  hostCommands,
+} from "./commands.ts";
+import { CREATE_WRITES_SQL, INSERT_WRITE_SQL } from "./writes.ts";
+
+/**
+ * What each Executor call sends to the hosts, built from the run's Timeouts: the shell executor
+ * (host-executor.ts) sends exactly these, and `switchover plan` and the dry run list them
+ * (`sentBy`), so that what is shown is what runs.
+ */
+
+/** One host command, the node it runs on, and how long its transport may take. */
+export interface HostSend {
+  node: NodeName;
+  command: HostCommand;
+  deadlineMs: number;
+  /** What a failure's reason calls it: "pg_ctl stop -m fast". */
+  what: string;
+}
+
+/** A client's statement (the probe): to the VIP or a node's own address, through the pg driver. */
+export interface ClientSend {
+  target: NodeName | "vip";
+  /** Where the cluster says it listens (the executor may reach it through a tunnel). */
+  address: string;
+  sql: string;
+  deadlineMs: number;
+}
+
+/** pg_ctl's own waits (-t) and the stop/promote polls, in whole seconds, from a step's deadline. */
+function seconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
+}
+
+export function hostSends(cluster: ClusterSpec, t: Timeouts) {
+  const hosts = new Map(cluster.nodes.map((h) => [h.name, h]));
+  const commands = new Map(cluster.nodes.map((h) => [h.name, hostCommands(cluster, h)]));
+  const host = (name: NodeName): HostSpec => {
+    const h = hosts.get(name);
+    if (!h) throw new Error(`no node "${name}" in the cluster (${[...hosts.keys()].join(", ")})`);
+    return h;
+  };
+  const send = (
+    node: NodeName,
+    what: string,
+    pick: (c: HostCommands) => HostCommand,
+    deadlineMs = t.command,
+  ): HostSend => ({
+    node,
+    what,
+    command: pick(commands.get(host(node).name) as HostCommands),
+    deadlineMs,
+  });
+  const timelineFork = (n: NodeName) => send(n, "timeline history", (c) => c.latestTimelineHistory);
+  const address = (target: NodeName | "vip") =>
+    target === "vip"
+      ? `${cluster.vip.address}:${cluster.nodes[0]?.port ?? 5432}`
+      : `${host(target).address}:${host(target).port}`;
+  return {
+    host,
+    /** Run side by side. */
+    status: (n: NodeName) => ({
+      pgCtl: send(n, "pg_ctl status", (c) => c.status),
+      version: send(n, "dpkg-query", (c) => c.installedVersion),
+      vip: send(n, "ip addr show", (c) => c.vipShow),
+    }),
+    stopPostgres: (n: NodeName, stop: Stop) =>
+      send(n, `pg_ctl stop -m ${stop.mode}`, (c) => c.stop(stop, seconds(t.stop)), t.stop),
+    startPostgres: (n: NodeName) =>
+      send(n, "pg_ctl start", (c) => c.start(seconds(t.start)), t.start),
+    upgradePackages: (n: NodeName, version: string) =>
+      send(n, `upgrade to ${version}`, (c) => c.upgrade(version), t.upgrade),
+    checkpoint: (n: NodeName) => send(n, "CHECKPOINT", (c) => c.checkpoint),
+    replication: (n: NodeName) => send(n, "replication status", (c) => c.replication),
+    /** pg_controldata, then pg_waldump at the latest checkpoint it names, to read its end. */
+    controlData: (n: NodeName) => ({
+      control: send(n, "pg_controldata", (c) => c.controlData),
+      record: (lsn: Lsn | string, timeline: number | string) =>
+        send(n, "pg_waldump", (c) => c.walRecord(lsn, timeline)),
+    }),
+    timelineFork,
+    /** pg_ctl promote, then the new timeline from its history file. */
+    promote: (n: NodeName) => ({
+      promote: send(n, "pg_ctl promote", (c) => c.promote(seconds(t.promote)), t.promote),
+      fork: timelineFork(n),
+    }),
+    vipDown: (n: NodeName) => send(n, "ip addr del", (c) => c.vipDown),
+    vipUp: (n: NodeName, announce: boolean) => send(n, "ip addr add", (c) => c.vipUp(announce)),
+    configureStandby: (n: NodeName, upstream: NodeName) =>
+      send(n, "standby configuration", (c) => c.configureStandby(host(upstream))),
+    rewind: (n: NodeName, source: NodeName) =>
+      send(n, "pg_rewind", (c) => c.rewind(host(source)), t.rejoin),
+    baseBackup: (n: NodeName, source: NodeName) =>
+      send(n, "pg_basebackup", (c) => c.baseBackup(host(source)), t.rejoin),
+    removeDataDir: (n: NodeName) => send(n, "rm data directory", (c) => c.removeDataDir),
+    removeSetAside: (n: NodeName) => send(n, "rm set-aside directory", (c) => c.removeSetAside),
+    writtenIds: (n: NodeName) => send(n, "reading the written ids", (c) => c.writtenIds),
+    /** The INSERT; on a fresh cluster (no table yet) the CREATE TABLE, then the INSERT again. */
+    probeWrite: (target: NodeName | "vip") => ({
+      insert: { target, address: address(target), sql: INSERT_WRITE_SQL, deadlineMs: t.command },
+      create: { target, address: address(target), sql: CREATE_WRITES_SQL, deadlineMs: t.command },
+    }),
+  };
+}
+
+export type HostSends = ReturnType<typeof hostSends>;
+
+/** Stand-ins for the values a call only learns as it runs, in a listing. */
+export const STAND_IN = { lsn: "<checkpoint-lsn>", timeline: "<timeline>" } as const;
+
+/** One thing a call sends, as a listing shows it; `note` says when, if not always. */
+export type Sent =
+  | { kind: "host"; send: HostSend; note?: string }
+  | { kind: "client"; send: ClientSend; note?: string }
+  | { kind: "nothing"; note: string };
+
+/** Everything `call` sends, in order: what the shell executor runs for it, from the same builders. */
+export function sentBy(s: HostSends, c: ExecutorCall): Sent[] {
+  const host = (send: HostSend, note?: string): Sent => ({
+    kind: "host",
+    send,
+    ...(note ? { note } : {}),
+  });
+  switch (c.method) {
+    case "status": {
+      const st = s.status(c.args[0]);
+      return [host(st.pgCtl), host(st.version), host(st.vip)];
+    }
+    case "stopPostgres":
+      return [host(s.stopPostgres(c.args[0], c.args[1]))];
+    case "startPostgres":
+      return [host(s.startPostgres(c.args[0]))];
+    case "upgradePackages":
+      return [host(s.upgradePackages(c.args[0], c.args[1]))];
+    case "checkpoint":
+      return [host(s.checkpoint(c.args[0]))];
+    case "replication":
+      return [host(s.replication(c.args[0]))];
+    case "controlData": {
+      const cd = s.controlData(c.args[0]);
+      return [
+        host(cd.control),
+        host(
+          cd.record(STAND_IN.lsn, STAND_IN.timeline),
+          "then, at the latest checkpoint and timeline pg_controldata printed",
+        ),
+      ];
+    }
+    case "timelineFork":
+      return [host(s.timelineFork(c.args[0]))];
+    case "promote": {
+      const p = s.promote(c.args[0]);
+      return [host(p.promote), host(p.fork, "then, the new timeline")];
+    }
+    case "vipDown":
+      return [host(s.vipDown(c.args[0]))];
+    case "vipUp":
+      return [host(s.vipUp(c.args[0], c.args[1]))];
+    case "configureStandby":
+      return [host(s.configureStandby(c.args[0], c.args[1]))];
+    case "rewind":
+      return [host(s.rewind(c.args[0], c.args[1]))];
+    case "baseBackup":
+      return [host(s.baseBackup(c.args[0], c.args[1]))];
+    case "removeDataDir":
+      return [host(s.removeDataDir(c.args[0]))];
+    case "removeSetAside":
+      return [host(s.removeSetAside(c.args[0]))];
+    case "writtenIds":
+      return [host(s.writtenIds(c.args[0]))];
+    case "probeWrite": {
+      const p = s.probeWrite(c.args[0]);
+      return [
+        { kind: "client", send: p.insert, note: "on a new connection, $1 = the probe's id" },
+        {
+          kind: "client",
+          send: p.create,
+          note: "only if the table is missing (SQLSTATE 42P01), then the INSERT again",
+        },
+      ];
+    }
+    case "notify":
+      return [
+        {
+          kind: "nothing",
+          note: "nothing is sent: the host executor's notify does nothing unless it is given a hook, and no command gives one; tell the applications yourself",
+        },
+      ];
+  }
+}
