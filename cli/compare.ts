@@ -5,6 +5,7 @@ import { toStderr } from "../core/progress.ts";
 import { DEFAULT_FROM, DEFAULT_TO } from "../lab/versions.ts";
 import { renderCompareHtml } from "../verify/compare-html.ts";
 import { type FaultRehearsalReport, rehearseWithFaults } from "../verify/fault-rehearsal.ts";
+import { DIRECT_SHARE } from "../verify/rehearsal.ts";
 import { intOption, parse } from "./args.ts";
 import { interruptible } from "./interrupt.ts";
 
@@ -20,7 +21,8 @@ version; the client's writes and the gaps between them; when the fault struck).
 Options:
   --faults N   cases per plan (default 4)
   --seed S     the first case's seed (default 1)
-  --rate N     client writes per second through the VIP (default 200)
+  --rate N     client writes per second (default 200; a tenth of them through the old
+               primary's own address, as rehearse --direct 10)
   --html FILE  where the HTML report goes (default: a new file under the temp directory)
   --json       {"verified": …, "seed": …} on stdout, each as \`rehearse --faults --json\`
 Exit: 0 when the verified plan violated nothing (whatever the runbook did), 1 when it did,
@@ -54,6 +56,7 @@ export async function runCompare(argv: string[]): Promise<number> {
           from: DEFAULT_FROM,
           to: DEFAULT_TO,
           rate,
+          directShare: DIRECT_SHARE,
           keep: false,
           signal: interrupt.signal,
           progress: toStderr(`compare ${plan}`),

@@ -3,7 +3,7 @@ import { stepProgress, toStderr } from "../core/progress.ts";
 import { labDown, labStatus, labUp } from "../lab/lab.ts";
 import { checkUpgradePath, DEFAULT_FROM, DEFAULT_TO } from "../lab/versions.ts";
 import type { PlanName } from "../plan/plans.ts";
-import { runOnLab } from "../verify/rehearsal.ts";
+import { DIRECT_SHARE, runOnLab } from "../verify/rehearsal.ts";
 import { choice, intOption, parse } from "./args.ts";
 import { runFaultRehearsals } from "./fault-rehearse.ts";
 import { interruptible } from "./interrupt.ts";
@@ -11,12 +11,14 @@ import { exitCode, renderReport } from "./report.ts";
 
 export const rehearseHelp = `switchover rehearse — the whole switchover against the Docker lab, with a client writing
 
-Usage: switchover rehearse [--from ${DEFAULT_FROM}] [--to ${DEFAULT_TO}] [--rate 200] [--plan verified|seed]
-                           [--keep] [--journal FILE] [--executor docker|ssh] [--json]
+Usage: switchover rehearse [--from ${DEFAULT_FROM}] [--to ${DEFAULT_TO}] [--rate 200] [--direct 10]
+                           [--plan verified|seed] [--keep] [--journal FILE] [--executor docker|ssh] [--json]
        switchover rehearse --faults N [--seed S] [--plan verified|seed] [--json]
 
 Brings the lab up at --from (reusing a running lab that is at --from; a lab already upgraded is
-recreated), starts a client writing unique ids through the VIP at --rate per second, runs the
+recreated), starts a client writing unique ids at --rate per second (through the VIP, and --direct percent
+of them through the old primary's own address, as an application with a stale connection
+string does: a second primary's writes then show up as lost), runs the
 plan through the Docker executor (upgrading both nodes to --to with apt-get), then checks the
 real data: every acknowledged write on the final primary and on the caught-up standby, never two
 primaries or two VIP holders, and an end that is what it claims. Each step is shown as it starts.
@@ -24,7 +26,8 @@ primaries or two VIP holders, and an end that is what it claims. Each step is sh
 Options:
   --from 15.N      version the lab starts at (default ${DEFAULT_FROM})
   --to 15.N        version the plan upgrades to (default ${DEFAULT_TO})
-  --rate N         client writes per second through the VIP (default 200)
+  --rate N         client writes per second (default 200)
+  --direct P       percent of them sent to the old primary's own address (default 10; 0: none)
   --plan P         verified (default) or seed (the classic runbook, for comparison)
   --executor E     docker (default: docker exec) or ssh (SSH as production, with the inventory,
                    key and known_hosts \`lab up\` writes)
@@ -36,7 +39,9 @@ Options:
                    upgrade, a command failing or hanging), healed before the checkers look
   --seed S         the first case's seed (default 1); case i uses S+i, so a failing case
                    replays alone with --faults 1 --seed <its seed>
-Exit: 0 ok, 1 a safety property violated, 2 unknown, 3 usage or environment error, 130 interrupted.`;
+Exit: 0 done, 4 rolled back or stopped safely (nothing lost, not upgraded), 1 a safety property
+violated, 2 unknown, 3 usage or environment error, 130 interrupted. (With --faults: by the
+worst verdict, 0 ok, 1 violated, 2 unknown.)`;
 
 export async function runRehearse(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
@@ -50,6 +55,7 @@ export async function runRehearse(argv: string[]): Promise<number> {
     faults: { type: "string" },
     seed: { type: "string" },
     executor: { type: "string" },
+    direct: { type: "string" },
   });
   if (values.help) {
     process.stdout.write(`${rehearseHelp}\n`);
@@ -61,12 +67,17 @@ export async function runRehearse(argv: string[]): Promise<number> {
   if (!path.ok) throw new UsageError(path.reason);
   const plan = choice<PlanName>(values.plan, "plan", ["verified", "seed"], "verified");
   const rate = intOption(values.rate, "rate", 200, 1);
+  const direct = intOption(values.direct, "direct", Math.round(DIRECT_SHARE * 100));
+  if (direct > 100) throw new UsageError(`--direct is a percentage, 0 to 100, not ${direct}`);
   const executor = choice(values.executor, "executor", ["docker", "ssh"] as const, "docker");
   if (values.faults !== undefined || values.seed !== undefined) {
     const faults = intOption(values.faults, "faults", 1, 1);
     const seed = intOption(values.seed, "seed", 1);
     const keep = values.keep ?? false;
-    return runFaultRehearsals({ plan, faults, seed, from, to, rate, keep }, values.json ?? false);
+    return runFaultRehearsals(
+      { plan, faults, seed, from, to, rate, directShare: direct / 100, keep },
+      values.json ?? false,
+    );
   }
   const progress = toStderr("rehearse");
   const interrupt = interruptible("rehearse");
@@ -85,6 +96,7 @@ export async function runRehearse(argv: string[]): Promise<number> {
       plan,
       to,
       rate,
+      directShare: direct / 100,
       label: "rehearse",
       progress: toStderr("rehearse"),
       onStep: stepProgress(toStderr("rehearse")),
@@ -102,7 +114,7 @@ export async function runRehearse(argv: string[]): Promise<number> {
     process.stdout.write(
       values.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report, true),
     );
-    return report.status === "interrupted" ? 130 : exitCode(report.verdict);
+    return exitCode(report);
   } finally {
     interrupt.release();
   }

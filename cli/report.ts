@@ -1,9 +1,14 @@
 import type { Verdict } from "../verify/checkers/verdict.ts";
 import type { RealRunReport } from "../verify/run-report.ts";
 
-/** Exit code by verdict: 0 ok, 1 violated, 2 unknown. */
-export function exitCode(verdict: Verdict): number {
-  return verdict === "ok" ? 0 : verdict === "violated" ? 1 : 2;
+/**
+ * A run's exit code (design.md): 1 a safety property violated, 2 unknown, 130 interrupted, else
+ * by how it ended: 0 done, 4 rolled back or stopped safely (nothing lost, not upgraded).
+ */
+export function exitCode(r: { verdict: Verdict; status: RealRunReport["status"] }): number {
+  if (r.verdict === "violated") return 1;
+  if (r.verdict === "unknown") return 2;
+  return r.status === "interrupted" ? 130 : r.status === "aborted" ? 4 : 0;
 }
 
 /** The report of a run against a real cluster, for a person. */
@@ -14,9 +19,16 @@ export function renderReport(r: RealRunReport, workload: boolean): string {
   lines.push("");
   if (workload) {
     lines.push(
-      `writes: ${r.acked} acknowledged, ${r.failed} failed, ${r.indeterminate} indeterminate; ` +
-        `lost: ${r.lostWrites ?? "unknown"}`,
-      `write outage (largest gap between acknowledged writes): ${ms(r.outageMs)}`,
+      `writes through the VIP: ${r.acked} acknowledged, ${r.failed} failed, ${r.indeterminate} indeterminate`,
+    );
+    if (r.direct)
+      lines.push(
+        `writes through ${r.direct.node}'s own address: ${r.direct.acked} acknowledged, ` +
+          `${r.direct.failed} failed (expected once it no longer serves), ${r.direct.indeterminate} indeterminate`,
+      );
+    lines.push(
+      `lost: ${r.lostWrites ?? "unknown"}`,
+      `write outage (largest gap between acknowledged writes through the VIP): ${ms(r.outageMs)}`,
     );
   }
   if (r.rejoin) {

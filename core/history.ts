@@ -32,20 +32,27 @@ export class History {
     return this.ops.filter((o) => o.type === "ok");
   }
 
-  /** The clients' writes of one type; the plan's own probes are not counted. */
-  count(type: OpType): number {
-    return this.ops.reduce((n, o) => n + (o.type === type && !o.probe ? 1 : 0), 0);
+  /** The clients' writes of one type (sent to `target`, or anywhere); the plan's probes are not counted. */
+  count(type: OpType, target?: ClientOp["target"]): number {
+    return this.ops.reduce((n, o) => n + (o.type === type && sentTo(o, target) ? 1 : 0), 0);
   }
 
-  /** The longest time between two consecutive acknowledged writes: the outage clients felt. */
-  largestGapMs(): number {
+  /**
+   * The longest time between two consecutive acknowledged writes (sent to `target`, or
+   * anywhere): the outage clients felt.
+   */
+  largestGapMs(target?: ClientOp["target"]): number {
     let gap = 0;
     let prev: number | undefined;
     for (const o of this.ops) {
-      if (o.type !== "ok" || o.probe) continue;
+      if (o.type !== "ok" || !sentTo(o, target)) continue;
       if (prev !== undefined) gap = Math.max(gap, o.t - prev);
       prev = o.t;
     }
     return gap;
   }
+}
+
+function sentTo(o: ClientOp, target: ClientOp["target"] | undefined): boolean {
+  return !o.probe && (target === undefined || o.target === target);
 }

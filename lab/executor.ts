@@ -4,7 +4,7 @@ import type { Timeouts } from "../core/timeouts.ts";
 import { type CommandRunner, shellExecutor } from "../hosts/host-executor.ts";
 import { ShellSessions } from "../hosts/shell-session.ts";
 import { openContainerShell } from "../hosts/transports/docker-shell.ts";
-import { labCluster, NODE_NAMES, PG, type Topology } from "./topology.ts";
+import { labCluster, labNode, PG, type Topology } from "./topology.ts";
 
 /**
  * The Executor against the Docker lab: the host commands run through `docker exec` in each node's
@@ -16,15 +16,10 @@ export function dockerExecutor(
   topology: Topology,
   timeouts: Timeouts,
 ): Executor & { close(): void } {
-  const labNode = (name: string) => {
-    const n = NODE_NAMES.find((x) => x === name);
-    if (!n) throw new Error(`the lab has no node "${name}" (${NODE_NAMES.join(", ")})`);
-    return topology.nodes[n];
-  };
   // A shell kept open per node and user: a fresh `docker exec` costs ~100 ms, on the outage path.
   const sessions = new ShellSessions();
   const run: CommandRunner = (node, cmd, deadlineMs) => {
-    const { container } = labNode(node.name);
+    const { container } = labNode(topology, node.name);
     return sessions.run(container, cmd.user, cmd.script, deadlineMs, () =>
       openContainerShell(docker, container, cmd.user),
     );
@@ -35,7 +30,7 @@ export function dockerExecutor(
     run,
     timeouts,
     endpoint: (target) => ({
-      host: target === "vip" ? topology.vip : labNode(target).address,
+      host: target === "vip" ? topology.vip : labNode(topology, target).address,
       port: PG.port,
       user: PG.superuser,
       database: cluster.database,

@@ -1,3 +1,4 @@
+import { EnvironmentError } from "../core/errors.ts";
 import { type ClusterSpec, fenceMarker } from "../hosts/commands.ts";
 /**
  * Names and addresses of the lab: one Docker network, two hosts, a VIP. Everything the lab creates
@@ -95,4 +96,11 @@ export function labCluster(topology: Topology): ClusterSpec {
     database: PG.database,
     packages: ["postgresql-15", "postgresql-client-15"],
   };
+}
+
+/** A node of the lab by its name; any other name is the caller's mistake, named. */
+export function labNode(topology: Topology, name: string): Topology["nodes"][NodeName] {
+  const n = NODE_NAMES.find((x) => x === name);
+  if (!n) throw new EnvironmentError(`the lab has no node "${name}" (${NODE_NAMES.join(", ")})`);
+  return topology.nodes[n];
 }

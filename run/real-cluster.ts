@@ -11,8 +11,19 @@ import { observeCluster, observeRoles } from "./observe.ts";
 export interface RealClusterOptions {
   executor: Executor;
   nodes: NodeName[];
-  /** The built-in client writing through the VIP while the plan runs; none for `run`. */
-  workload?: { endpoint: Endpoint; ratePerSec: number };
+  /** The built-in client writing while the plan runs; none for `run`. */
+  workload?: RealWorkload;
+}
+
+export interface RealWorkload {
+  /** Through the VIP, as applications should. */
+  endpoint: Endpoint;
+  ratePerSec: number;
+  /**
+   * A share of the writes sent to one node's own address instead, as an application with a
+   * stale connection string does: a second primary's acknowledged writes then show up as lost.
+   */
+  direct?: { node: NodeName; endpoint: Endpoint; share: number };
 }
 
 /** How often the roles are sampled while the plan runs. */
@@ -31,21 +42,41 @@ export function realCluster(o: RealClusterOptions, origin = Date.now()): RunWorl
     executor: o.executor,
     clock: systemClock,
     probeId: (n) => `r${runId}-probe${n}`,
-    ...(o.workload
-      ? {
-          startWorkload: (history: History) =>
-            startWorkload({
-              ...(o.workload as NonNullable<RealClusterOptions["workload"]>),
-              target: "vip",
-              history,
-              origin,
-              idPrefix: `r${runId}-`,
-            }),
-        }
-      : {}),
+    ...(o.workload ? { startWorkload: clients(o.workload, origin, runId) } : {}),
     watchRoles: () => sample(o.executor, o.nodes, origin),
     runUntil: (ended, _isEnded, boundMs, signal) => waitUntil(ended, boundMs, signal),
     finalLook: (settleMs) => settled(o.executor, o.nodes, settleMs),
+  };
+}
+
+/** The VIP's client, and the node-address client beside it when there is one. */
+function clients(w: RealWorkload, origin: number, runId: string) {
+  return (history: History) => {
+    const share = w.direct && w.direct.share > 0 ? w.direct.share : 0;
+    const started = [
+      startWorkload({
+        endpoint: w.endpoint,
+        ratePerSec: w.ratePerSec * (1 - share),
+        target: "vip",
+        history,
+        origin,
+        idPrefix: `r${runId}-`,
+      }),
+      ...(w.direct && share > 0
+        ? [
+            startWorkload({
+              endpoint: w.direct.endpoint,
+              ratePerSec: w.ratePerSec * share,
+              target: w.direct.node,
+              history,
+              origin,
+              idPrefix: `r${runId}-${w.direct.node}-`,
+              connections: 2,
+            }),
+          ]
+        : []),
+    ];
+    return { stop: async () => void (await Promise.all(started.map((c) => c.stop()))) };
   };
 }
 

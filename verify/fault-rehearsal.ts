@@ -1,9 +1,8 @@
-import { EnvironmentError } from "../core/errors.ts";
 import { type Progress, stepProgress } from "../core/progress.ts";
 import { labFaultTimeouts } from "../core/timeouts.ts";
 import { connectDocker } from "../lab/engine.ts";
 import { labDown, labUp } from "../lab/lab.ts";
-import { labTopology, NODE_NAMES, type NodeName } from "../lab/topology.ts";
+import { labNode, labTopology, type NodeName, type Topology } from "../lab/topology.ts";
 import { PLANS, type PlanName } from "../plan/plans.ts";
 import type { CheckKind, Verdict } from "./checkers/verdict.ts";
 import { drawLabFault } from "./lab-faults.ts";
@@ -20,6 +19,8 @@ export interface FaultRehearsalOptions {
   from: string;
   to: string;
   rate: number;
+  /** The share of the writes sent to the old primary's own address. */
+  directShare: number;
   keep: boolean;
   signal: AbortSignal;
   progress: Progress;
@@ -72,10 +73,11 @@ export async function rehearseWithFaults(o: FaultRehearsalOptions): Promise<Faul
     // A fresh lab for every case: whatever the last fault left behind goes with it.
     await labDown(o.progress);
     const status = await labUp({ from: o.from, to: o.to }, o.progress, o.signal);
+    const topology = labTopology();
     const nemesis = new LabNemesis(
       await connectDocker(),
-      labTopology(),
-      labRoles(labPair(status)),
+      topology,
+      labRoles(topology, labPair(status)),
       spec,
       [fault],
     );
@@ -86,6 +88,7 @@ export async function rehearseWithFaults(o: FaultRehearsalOptions): Promise<Faul
         plan: o.plan,
         to: o.to,
         rate: o.rate,
+        directShare: o.directShare,
         label: `seed-${seed}`,
         progress: caseProgress,
         onStep: stepProgress(caseProgress),
@@ -128,14 +131,10 @@ export async function rehearseWithFaults(o: FaultRehearsalOptions): Promise<Faul
   };
 }
 
-function labRoles(pair: {
-  primary: string;
-  standby: string;
-}): Record<"primary" | "standby", NodeName> {
-  const node = (name: string): NodeName => {
-    const n = NODE_NAMES.find((x) => x === name);
-    if (!n) throw new EnvironmentError(`the lab has no node "${name}"`);
-    return n;
-  };
+function labRoles(
+  topology: Topology,
+  pair: { primary: string; standby: string },
+): Record<"primary" | "standby", NodeName> {
+  const node = (name: string) => labNode(topology, name).hostname;
   return { primary: node(pair.primary), standby: node(pair.standby) };
 }

@@ -12,7 +12,7 @@ import { connectDocker } from "../lab/engine.ts";
 import { dockerExecutor } from "../lab/executor.ts";
 import type { LabStatus } from "../lab/lab.ts";
 import { labFiles } from "../lab/ssh-access.ts";
-import { labTopology, PG } from "../lab/topology.ts";
+import { labNode, labTopology, PG } from "../lab/topology.ts";
 import type { PlanContext } from "../plan/context.ts";
 import { FileJournal } from "../plan/journal.ts";
 import { PLANS, type PlanName } from "../plan/plans.ts";
@@ -22,8 +22,13 @@ import { type RealRunReport, runAgainstCluster } from "./run-report.ts";
 export interface LabRunOptions {
   plan: PlanName;
   to: string;
-  /** Writes per second through the VIP during the run; none for `run --lab`. */
+  /** Writes per second during the run; none for `run --lab`. */
   rate?: number;
+  /**
+   * The share of them sent to the old primary's own address (default DIRECT_SHARE), as an
+   * application with a stale connection string does: a second primary's writes show as lost.
+   */
+  directShare?: number;
   journal?: string;
   label: string;
   signal: AbortSignal;
@@ -38,6 +43,9 @@ export interface LabRunOptions {
   /** Each step as it starts. */
   onStep?: (step: string, context: PlanContext) => void;
 }
+
+/** The share of a rehearsal's writes sent to the old primary's own address. */
+export const DIRECT_SHARE = 0.1;
 
 /** The standby may be this far behind when the run starts (pre-flight refuses beyond). */
 const MAX_LAG_BYTES = 16 * 1024 * 1024;
@@ -75,7 +83,19 @@ export async function runOnLab(status: LabStatus, o: LabRunOptions): Promise<Rea
       timeouts,
       maxLagBytes: MAX_LAG_BYTES,
       journal: new FileJournal(journalPath),
-      ...(o.rate !== undefined ? { workload: { endpoint, ratePerSec: o.rate } } : {}),
+      ...(o.rate !== undefined
+        ? {
+            workload: {
+              endpoint,
+              ratePerSec: o.rate,
+              direct: {
+                node: primary,
+                endpoint: { ...endpoint, host: labNode(topology, primary).address },
+                share: o.directShare ?? DIRECT_SHARE,
+              },
+            },
+          }
+        : {}),
       ...(o.onStep ? { onStep: o.onStep } : {}),
       signal: o.signal,
       ...(o.nemesis ? { nemesis: o.nemesis } : {}),

@@ -1,11 +1,11 @@
 import type { Executor, NodeName } from "../core/executor.ts";
+import type { History } from "../core/history.ts";
 import type { Timeouts } from "../core/timeouts.ts";
-import type { Endpoint } from "../hosts/writes.ts";
 import { leftToDo, type PlanContext } from "../plan/context.ts";
 import { type Journal, type StepRecord, stepsFromJournal } from "../plan/journal.ts";
 import type { PlanSpec } from "../plan/spec.ts";
 import { drive, type RunNemesis } from "../run/driver.ts";
-import { realCluster } from "../run/real-cluster.ts";
+import { type RealWorkload, realCluster } from "../run/real-cluster.ts";
 import { type CheckResult, overall, type Verdict } from "./checkers/verdict.ts";
 import { judge } from "./judge.ts";
 import { type RunTimeline, runTimeline } from "./timeline.ts";
@@ -20,7 +20,7 @@ export interface RealRunOptions {
   maxLagBytes: number;
   journal: Journal;
   /** The built-in client writing through the VIP while the plan runs; none for `run`. */
-  workload?: { endpoint: Endpoint; ratePerSec: number };
+  workload?: RealWorkload;
   /** Called as each step starts and when the run ends. */
   onStep?: (step: string, context: PlanContext) => void;
   /** Ctrl-C: the plan stops where it is (its journal stays), the checkers still look. */
@@ -38,9 +38,12 @@ export interface RealRunReport {
   checks: CheckResult[];
   /** Acknowledged writes missing at the end; null when that could not be checked. */
   lostWrites: number | null;
+  /** The writes through the VIP: what applications felt. */
   acked: number;
   failed: number;
   indeterminate: number;
+  /** The writes through a node's own address, when a share went there. */
+  direct: { node: NodeName; acked: number; failed: number; indeterminate: number } | null;
   /** The largest gap between two acknowledged writes (ms): the outage clients felt. */
   outageMs: number;
   rejoin: { method: string; bytesCopied: number } | null;
@@ -101,10 +104,11 @@ export async function runAgainstCluster(o: RealRunOptions): Promise<RealRunRepor
     verdict: overall(checks),
     checks,
     lostWrites: checks[0]?.count ?? null,
-    acked: record.history.count("ok"),
-    failed: record.history.count("fail"),
-    indeterminate: record.history.count("info"),
-    outageMs: record.history.largestGapMs(),
+    acked: record.history.count("ok", "vip"),
+    failed: record.history.count("fail", "vip"),
+    indeterminate: record.history.count("info", "vip"),
+    direct: directWrites(record.history, o.workload?.direct?.node),
+    outageMs: record.history.largestGapMs("vip"),
     rejoin: context?.rejoin ?? null,
     versions: Object.fromEntries((view?.nodes ?? []).map((n) => [n.name, n.version])),
     timeline: primary?.timeline ?? null,
@@ -118,5 +122,15 @@ export async function runAgainstCluster(o: RealRunOptions): Promise<RealRunRepor
           : [`the run was interrupted in ${record.lastStep}: resume it from its journal`],
     planMs: record.planMs,
     overTime: runTimeline(origin, o.journal.entries(), record.roles, record.history.ops),
+  };
+}
+
+function directWrites(h: History, node: NodeName | undefined): RealRunReport["direct"] {
+  if (node === undefined) return null;
+  return {
+    node,
+    acked: h.count("ok", node),
+    failed: h.count("fail", node),
+    indeterminate: h.count("info", node),
   };
 }
