@@ -11,7 +11,10 @@ Usage: switchover report JOURNAL [--json]
 
 Renders a run's journal (JSON lines, written as the run goes): the pair and target, each step
 with its time, each failed or unknown command, resumptions, and how the run ended, or where it
-stopped and what is left to do. Reads the file only: nothing connects.`;
+stopped and what is left to do. Reads the file only: nothing connects.
+
+Exit: 0 the run ended done, 4 it rolled back or stopped safely, 2 it did not end (resume it),
+3 usage (no such file, not a journal).`;
 
 export async function runReportCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { json: { type: "boolean" } }, true);
@@ -32,7 +35,9 @@ export async function runReportCommand(argv: string[]): Promise<number> {
   process.stdout.write(
     values.json ? `${JSON.stringify(summary, null, 2)}\n` : renderJournal(path, summary),
   );
-  return summary.status === "done" ? 0 : summary.status === "aborted" ? 2 : 0;
+  // As the run itself would have exited: 0 done, 4 rolled back or stopped safely, 2 unfinished
+  // (its process stopped: nothing was decided).
+  return summary.status === "done" ? 0 : summary.status === "aborted" ? 4 : 2;
 }
 
 export interface JournalSummary {

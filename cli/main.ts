@@ -15,7 +15,8 @@ Commands:
   run        execute the plan against a pair over SSH (--inventory), or the lab (--lab)
   report     render what a run's journal says happened
 
-Exit codes: 0 ok, 1 a safety property violated, 2 unknown, 3 usage or environment error,
+Exit codes: 0 ok (a run: done), 1 a safety property violated, 2 unknown, 3 usage or
+environment error, 4 a run rolled back or stopped safely (nothing lost, not upgraded),
 130 interrupted.`;
 
 type Command = (argv: string[]) => Promise<number>;

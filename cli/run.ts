@@ -37,7 +37,8 @@ Options:
   --yes            do not ask before the first change
   --journal FILE   where the run's journal goes (default: a new file under the temp directory)
   --json           one JSON object on stdout
-Exit: 0 ok, 1 a safety property violated, 2 unknown, 3 usage or environment error, 130 interrupted.`;
+Exit: 0 done, 4 rolled back or stopped safely (nothing lost, not upgraded), 1 a safety property
+violated, 2 unknown, 3 usage or environment error, 130 interrupted.`;
 
 export async function runRun(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
@@ -72,7 +73,7 @@ export async function runRun(argv: string[]): Promise<number> {
     process.stdout.write(
       values.json ? `${JSON.stringify(r.report, null, 2)}\n` : renderReport(r.report, false),
     );
-    return r.report.status === "interrupted" ? 130 : exitCode(r.report.verdict);
+    return exitCode(r.report);
   }
   if (values.resume || values["dry-run"])
     throw new UsageError("--resume and --dry-run need --inventory");
@@ -110,7 +111,7 @@ export async function runRun(argv: string[]): Promise<number> {
     process.stdout.write(
       values.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report, false),
     );
-    return report.status === "interrupted" ? 130 : exitCode(report.verdict);
+    return exitCode(report);
   } finally {
     interrupt.release();
   }

@@ -1,15 +1,21 @@
 import { execFile } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { productionTimeouts } from "../core/timeouts.ts";
 import { buildMachine } from "../plan/build.ts";
+import { initialContext } from "../plan/context.ts";
+import type { JournalEntry } from "../plan/journal.ts";
 import { seedPlan } from "../plan/runbook.ts";
 import { branchesOf, type PlanSpec } from "../plan/spec.ts";
 import { verifiedPlan } from "../plan/verified.ts";
 
 /**
  * The CLI as a user sees it: `node bin/switchover.js …` in a child process, judged by its exit
- * code, its stdout and its stderr. Exit codes: 0 ok, 1 violated, 2 unknown, 3 usage error.
+ * code, its stdout and its stderr. Exit codes: 0 ok, 1 violated, 2 unknown, 3 usage error,
+ * 4 a run rolled back.
  */
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BIN = fileURLToPath(new URL("../bin/switchover.js", import.meta.url));
@@ -396,5 +402,46 @@ describe.concurrent("switchover plan", () => {
     expect([...blocks.keys()]).toEqual(stepIds(seedPlan));
     expect(seed.stdout.split("\n")[0]).toContain(seedPlan.title);
     for (const id of stepsWith(seedPlan, "vipUp")) expect(blocks.get(id)).not.toContain("arping");
+  });
+});
+
+describe.concurrent("switchover report exits by how the journal's run ended", () => {
+  const context = initialContext({
+    primary: "node1",
+    standby: "node2",
+    targetVersion: "15.20",
+    timeouts: productionTimeouts,
+    maxLagBytes: 1 << 20,
+  });
+  const journal = (entries: JournalEntry[]) => {
+    const dir = mkdtempSync(join(tmpdir(), "pg-switchover-report-"));
+    const path = join(dir, "run.jsonl");
+    writeFileSync(path, entries.map((e) => `${JSON.stringify(e)}\n`).join(""));
+    return path;
+  };
+  const started: JournalEntry[] = [
+    { kind: "start", t: 0, plan: "verified", input: context },
+    { kind: "transition", t: 1, step: "preflight", context },
+    { kind: "transition", t: 2, step: "stopPrimary", context },
+  ];
+
+  it("4 for a run that rolled back, naming what is left to do", async () => {
+    const failure = { step: "stopPrimary", reason: "deadline passed" };
+    const exit = await switchover([
+      "report",
+      journal([
+        ...started,
+        { kind: "end", t: 3, status: "aborted", context: { ...context, failure } },
+      ]),
+    ]);
+    expect(exit.code).toBe(4);
+    expect(exit.stdout).toContain("aborted");
+    expect(exit.stdout).toContain("node1 is still the primary");
+  });
+
+  it("2 for a run that never ended: nothing was decided", async () => {
+    const exit = await switchover(["report", journal(started)]);
+    expect(exit.code).toBe(2);
+    expect(exit.stdout).toContain("stopped in stopPrimary");
   });
 });
