@@ -1,5 +1,6 @@
 import { UsageError } from "../core/errors.ts";
 import type { PlanName } from "../plan/plans.ts";
+import type { HostKind } from "../sim/model.ts";
 import type { CheckKind } from "../verify/checkers/verdict.ts";
 import { type SimulateReport, simulate } from "../verify/property-run.ts";
 import { choice, intOption, parse, printHelp } from "./args.ts";
@@ -7,12 +8,14 @@ import { progressLine } from "./progress-line.ts";
 
 export const simulateHelp = `switchover simulate — run the plan against the simulator with injected faults
 
-Usage: switchover simulate [--runs N] [--seed S] [--plan verified|seed] [--path P] [--json]
+Usage: switchover simulate [--runs N] [--seed S] [--plan verified|seed] [--hosts debian|pg_ctl]
+                           [--path P] [--json]
 
 Each run is one simulated switchover of a two-node pair while clients write through the VIP and
 through the primary's own address, with up to two faults drawn from the seed: a node crashing or
-freezing, a partition, a command failing or hanging, slow replication, the operator's process
-dying and the run resumed from its journal. Every run is judged by the checkers (lost
+freezing, its host rebooting, a partition, a command failing or hanging, slow replication, the
+operator's process dying and the run resumed from its journal. The hosts are stock Debian by
+default: a package upgrade or a boot starts every cluster whose start.conf is not manual. Every run is judged by the checkers (lost
 acknowledged writes, split-brain, termination). A violation is shrunk to a small counterexample
 that replays with the printed --seed and --path.
 
@@ -20,6 +23,8 @@ Options:
   --runs N      scenarios to run (default 1000)
   --seed S      seed of the scenarios (default: random, printed)
   --plan P      verified (default) or seed (the classic runbook, for comparison)
+  --hosts H     debian (default: postgresql-common under systemd) or pg_ctl (nothing starts
+                postgres but a command)
   --path P      replay the one counterexample fast-check printed for this seed
   --json        one JSON object on stdout
 Exit: 0 no violation, 1 violated, 2 unknown, 3 usage error.`;
@@ -29,11 +34,13 @@ export async function runSimulate(argv: string[]): Promise<number> {
     runs: { type: "string" },
     seed: { type: "string" },
     plan: { type: "string" },
+    hosts: { type: "string" },
     path: { type: "string" },
     json: { type: "boolean" },
   });
   if (values.help) return printHelp(simulateHelp);
   const plan = choice<PlanName>(values.plan, "plan", ["verified", "seed"], "verified");
+  const hosts = choice<HostKind>(values.hosts, "hosts", ["debian", "pg_ctl"], "debian");
   const runs = intOption(values.runs, "runs", 1000, 1);
   const seed = intOption(values.seed, "seed", Math.floor(Math.random() * 2 ** 31));
   const path = pathOption(values.path);
@@ -42,6 +49,7 @@ export async function runSimulate(argv: string[]): Promise<number> {
   const total = path ? "" : `/${runs}`;
   const report = await simulate({
     plan,
+    hosts,
     runs,
     seed,
     ...(path ? { path } : {}),
@@ -63,7 +71,7 @@ function pathOption(value: string | undefined): string | undefined {
 function render(r: SimulateReport): string {
   const kinds = (Object.keys(r.byKind) as CheckKind[]).map((k) => `${k} ${r.byKind[k]}`).join(", ");
   const lines = [
-    `plan ${r.plan}: ${r.runs} scenarios from seed ${r.seed}, ${r.scenariosPerSecond}/s`,
+    `plan ${r.plan}: ${r.runs} scenarios from seed ${r.seed} on ${r.hosts} hosts, ${r.scenariosPerSecond}/s`,
     `  ended: done ${r.outcomes.done}, aborted ${r.outcomes.aborted}, stuck ${r.outcomes.stuck}`,
     `  violations: ${r.violations} (${kinds}); unknown: ${r.unknown}`,
   ];
@@ -73,7 +81,9 @@ function render(r: SimulateReport): string {
     for (const f of c.faults) lines.push(`  fault: ${f}`);
     for (const v of c.violations) lines.push(`  ${v.kind}: ${v.detail}`);
     lines.push("  trace:", ...c.trace.map((t) => `    ${t}`));
-    lines.push(`  replay: switchover simulate --plan ${r.plan} --seed ${c.seed} --path ${c.path}`);
+    lines.push(
+      `  replay: switchover simulate --plan ${r.plan} --hosts ${r.hosts} --seed ${c.seed} --path ${c.path}`,
+    );
   }
   lines.push(
     r.violations === 0 && r.unknown === 0

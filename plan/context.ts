@@ -38,7 +38,7 @@ export function leftToDo(c: PlanContext): string[] {
   if (c.promoted) {
     return [
       `${c.standby} is the primary (timeline ${c.newTimeline ?? "?"}) and holds the VIP; ${why}.`,
-      `${c.primary} is fenced (stopped): upgrade it to ${c.targetVersion} and rejoin it as a standby of ${c.standby} (resume the run, or rewind/base-backup it by hand).`,
+      `${c.primary} is fenced (stopped): make it a standby of ${c.standby} (rewind or base-backup it if it cannot follow), only then upgrade it to ${c.targetVersion}, and start it (resume the run, or do it by hand; keep it fenced until then: a package upgrade or a reboot starts an unfenced cluster as it is configured).`,
     ];
   }
   return [

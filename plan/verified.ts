@@ -5,6 +5,11 @@ const ROLLBACK = "startOldPrimary";
 /**
  * The verified switchover. Before promotion every failure rolls back (the old primary serves
  * again, with the VIP); after it the plan only goes forward, the old primary fenced.
+ *
+ * On a stock Debian host the package scripts of an upgrade, like a boot, start every cluster
+ * whose start.conf is not `manual`, even one stopped on purpose. So the old primary is fenced
+ * from its stop on (a reboot cannot bring it back), and it is upgraded only once it is made a
+ * standby of the new primary: whatever starts it then, it can only start as a standby.
  */
 export const verifiedPlan: PlanSpec = {
   id: "verified",
@@ -86,7 +91,7 @@ export const verifiedPlan: PlanSpec = {
       fail: ROLLBACK,
     },
     stopPrimary: {
-      does: "fence and stop the primary (fast): it writes its shutdown checkpoint and ships it to the standby, and stays down until the plan starts it",
+      does: "fence the primary (what its host honours: start.conf manual) and stop it (fast): it writes its shutdown checkpoint and ships it to the standby, and stays down through package scripts and reboots until the plan starts it",
       actor: "stopPostgres",
       input: (c) => ({ node: c.primary, mode: "fast", fence: true }),
       deadline: "stop",
@@ -179,17 +184,8 @@ export const verifiedPlan: PlanSpec = {
       actor: "notify",
       input: (c) => ({ message: `${c.standby} is the primary now` }),
       deadline: "command",
-      done: "upgradeOldPrimary",
-      fail: "upgradeOldPrimary",
-    },
-    upgradeOldPrimary: {
-      does: "upgrade the old primary's packages (it stays stopped: fenced)",
-      actor: "upgradePackages",
-      input: (c) => ({ node: c.primary, version: c.targetVersion }),
-      deadline: "upgrade",
-      retry: true,
       done: "decideRejoin",
-      fail: "keepNewPrimaryServing",
+      fail: "decideRejoin",
     },
     decideRejoin: {
       does: "decide how the old primary rejoins: directly, with pg_rewind, or from a fresh base backup",
@@ -230,11 +226,20 @@ export const verifiedPlan: PlanSpec = {
       input: (c) => ({ node: c.primary, upstream: c.standby }),
       deadline: "command",
       retry: true,
+      done: "upgradeOldPrimary",
+      fail: "keepNewPrimaryServing",
+    },
+    upgradeOldPrimary: {
+      does: "upgrade the old primary's packages, still fenced and now a standby: package scripts that start it anyway start a standby, never a second primary",
+      actor: "upgradePackages",
+      input: (c) => ({ node: c.primary, version: c.targetVersion }),
+      deadline: "upgrade",
+      retry: true,
       done: "startOldPrimaryAsStandby",
       fail: "keepNewPrimaryServing",
     },
     startOldPrimaryAsStandby: {
-      does: "start the old primary as a standby",
+      does: "unfence the old primary and start it as a standby",
       actor: "startPostgres",
       input: (c) => ({ node: c.primary }),
       deadline: "start",

@@ -2,7 +2,7 @@ import type { SimClock } from "../core/clock.ts";
 import type { History } from "../core/history.ts";
 import type { Rng } from "../core/rng.ts";
 import { simulatedExecutor } from "../sim/executor.ts";
-import { roleTimeline, viewOfWorld } from "../sim/observe.ts";
+import { viewOfWorld, watchRoles } from "../sim/observe.ts";
 import { startSimWorkload } from "../sim/workload.ts";
 import { initialWorld, type Topology, World } from "../sim/world.ts";
 import type { RunWorld } from "./driver.ts";
@@ -38,13 +38,18 @@ export function simulatedCluster(
       });
       return { stop };
     },
-    watchRoles: () => ({
-      stop: async () => roleTimeline(initialWorld(o.topology), world.log),
-    }),
+    watchRoles: () => {
+      const roles = watchRoles(world);
+      return { stop: async () => roles.stop() };
+    },
     runUntil: (_ended, isEnded, boundMs) =>
       clock.runUntilIdle(boundMs ?? Number.POSITIVE_INFINITY, isEnded),
     finalLook: async (settleMs) => {
-      await clock.runUntilIdle(clock.now() + settleMs);
+      // The clock advances only from timer to timer: without one at the end of the settle, an
+      // idle world would be looked at at once, its standby not given the time to replay.
+      const until = clock.now() + settleMs;
+      clock.setTimeout(() => {}, settleMs);
+      await clock.runUntilIdle(until);
       return { ok: true, view: viewOfWorld(world) };
     },
   };

@@ -12,16 +12,22 @@ import type {
   Stop,
   TimelineFork,
 } from "../core/executor.ts";
-import { appliedWrites, lastEnd, replayedEnd, type SimNode } from "./model.ts";
+import {
+  CHECKPOINT_BASE,
+  CHECKPOINT_PER_PAGE,
+  HostLost,
+  session,
+  shutDown,
+  startServer,
+  upgradePackages,
+} from "./host.ts";
+import { appliedWrites, lastEnd, node, replayedEnd, type SimNode } from "./model.ts";
 import type { World } from "./world.ts";
 
 /** Simulated durations (ms): the proportions of real operations, not their absolute values. */
 const LATENCY = 5;
-const CHECKPOINT_BASE = 20;
-const CHECKPOINT_PER_PAGE = 0.2;
-const START = 60;
-const CRASH_RECOVERY = 200;
-const UPGRADE = 1500;
+/** How long a command to a host that is down takes to fail (no route to host). */
+const CONNECT_TIMEOUT = 1000;
 const PROMOTE = 40;
 const REWIND = 400;
 const BASE_BACKUP = 2500;
@@ -45,6 +51,7 @@ type DropOptions<P extends unknown[]> = P extends [...infer Head, (CallOptions |
  * The Executor over the simulated world. A command, once sent, runs to its end on the host even
  * if the caller gives up (its deadline passed, or the operator's process died): the call
  * returns early, the effect still happens. That is what makes retries and resumes honest.
+ * Only the host going down (a reboot) ends a command midway: it answers `{ ok: false }`.
  */
 export function simulatedExecutor(world: World): Executor {
   const host = new SimulatedHost(world);
@@ -55,7 +62,7 @@ export function simulatedExecutor(world: World): Executor {
     const arity = op.length;
     executor[name] = (...args: unknown[]) =>
       abortable(
-        op.apply(host, args.slice(0, arity)),
+        op.apply(host, args.slice(0, arity)).catch(lostToFailure),
         (args[arity] as CallOptions | undefined)?.signal,
       );
   }
@@ -74,29 +81,17 @@ class SimulatedHost implements HostOps {
     return { ok: true, running: n.process !== "stopped", version: n.installed, vipBound: n.vip };
   }
 
-  /** The model has no host restarts: a fenced stop is a plain stop here. */
-  async stopPostgres(name: NodeName, { mode }: Stop): Promise<Outcome> {
-    let n = await this._reach(name);
+  /** A fence is set first (start.conf `manual`), so that it holds whatever happens next. */
+  async stopPostgres(name: NodeName, { mode, fence }: Stop): Promise<Outcome> {
+    const n = await this._reach(name);
+    if (fence && !n.fenced) this.world.emit({ type: "fenced", node: name, fenced: true });
     if (n.process === "stopped") return ok;
     if (n.process === "stopping" && mode === "fast") return this._awaitExit(name);
     if (mode === "immediate") {
       this.world.emit({ type: "stopped", node: name, clean: false });
       return ok;
     }
-    this.world.emit({ type: "stopping", node: name });
-    if (!n.inRecovery) {
-      await this._pass(CHECKPOINT_BASE + n.dirty * CHECKPOINT_PER_PAGE, name);
-      n = this.world.node(name);
-      if (n.process === "stopped") return ok;
-      const record = this.world.newRecord(name, "shutdown", 114);
-      this.world.emit({ type: "checkpointed", node: name, record, state: "shut down" });
-      // The walsenders ship the shutdown checkpoint to connected standbys before the
-      // postmaster exits: pg_control already says "shut down" during that window.
-      if (this._streamingStandbys(name).length > 0)
-        await this._pass(this.world.state.receiveLagMs + 1, name);
-    }
-    if (this.world.node(name).process !== "stopped")
-      this.world.emit({ type: "stopped", node: name, clean: true });
+    await session(this.world, name).during(shutDown(this.world, name));
     return ok;
   }
 
@@ -109,22 +104,22 @@ class SimulatedHost implements HostOps {
     return fail(`${name}: server does not shut down`);
   }
 
+  /** Any start clears the fence first, as the host command does. */
   async startPostgres(name: NodeName): Promise<Outcome> {
     const n = await this._reach(name);
+    if (n.fenced) this.world.emit({ type: "fenced", node: name, fenced: false });
     if (!n.hasData) return fail(`${name}: no data directory`);
     if (n.process === "stopping") return fail(`${name}: the server is shutting down`);
     if (n.process === "running") return ok;
-    await this._pass(START + (n.control.state === "in production" ? CRASH_RECOVERY : 0), name);
-    if (this.world.node(name).process === "stopped")
-      this.world.emit({ type: "started", node: name });
+    await startServer(this.world, name, session(this.world, name).pass);
     return ok;
   }
 
+  /** What else the upgrade does to the server depends on the host: see sim/host.ts. */
   async upgradePackages(name: NodeName, version: string): Promise<Outcome> {
     const n = await this._reach(name);
     if (n.installed === version) return ok;
-    await this._pass(UPGRADE, name);
-    this.world.emit({ type: "upgraded", node: name, version });
+    await upgradePackages(this.world, name, version, session(this.world, name));
     return ok;
   }
 
@@ -144,7 +139,7 @@ class SimulatedHost implements HostOps {
     const n = await this._reach(name);
     if (n.process !== "running") return fail(`${name}: not running`);
     const up = n.upstream === null ? undefined : this.world.state.nodes[n.upstream];
-    const standbys = this._streamingStandbys(name).map((s) => ({
+    const standbys = this.world.streamingStandbys(name).map((s) => ({
       client: s.name,
       state: "streaming",
       sentLsn: lastEnd(s),
@@ -266,29 +261,28 @@ class SimulatedHost implements HostOps {
     return { ok: true, bytesCopied: bytes };
   }
 
-  private _streamingStandbys(name: NodeName): SimNode[] {
-    const up = this.world.state.nodes[name];
-    if (!up) return [];
-    return Object.values(this.world.state.nodes).filter(
-      (s) =>
-        s.upstream === name &&
-        s.inRecovery &&
-        s.process !== "stopped" &&
-        this.world.canStream(s, up),
-    );
-  }
-
-  /** The command reaches the host: a frozen host answers only once it thaws. */
+  /** The command reaches the host: a frozen host answers only once it thaws, a down one never. */
   private async _reach(name: NodeName): Promise<SimNode> {
-    await this._pass(LATENCY, name);
+    await sleep(this.clock, LATENCY);
+    if (!node(this.world.state, name).hostUp) {
+      await sleep(this.clock, CONNECT_TIMEOUT - LATENCY);
+      throw new HostLost(`${name}: no route to host (the host is down)`);
+    }
+    await this.world.whenThawed(name);
+    if (!node(this.world.state, name).hostUp) throw new HostLost(`${name}: the host went down`);
     return this.world.node(name);
   }
 
   /** Time passes on the host; a frozen host makes no progress until it thaws. */
-  private async _pass(ms: number, name: NodeName): Promise<void> {
-    await sleep(this.clock, ms);
-    await this.world.whenThawed(name);
+  private _pass(ms: number, name: NodeName): Promise<void> {
+    return session(this.world, name).pass(ms);
   }
+}
+
+/** A session lost to a reboot is the command failing: its reply never came. */
+function lostToFailure(e: unknown): Outcome {
+  if (e instanceof HostLost) return fail(e.message);
+  throw e;
 }
 
 /** pg_rewind copies the blocks the source changed since the fork: proportional to its new WAL. */

@@ -19,8 +19,25 @@ export interface WalRecord {
 
 export type ProcessState = "running" | "stopping" | "stopped";
 
+/**
+ * What runs the server (sim/host.ts). `debian`: a postgresql-common cluster under systemd's
+ * `postgresql@15-main`, which the package scripts and the boot start by themselves unless its
+ * start.conf says `manual`. `pg_ctl`: a hand-built installation, which nothing but a command starts.
+ */
+export type HostKind = "debian" | "pg_ctl";
+
+/** Who stopped or started a server when no command did: the host itself. */
+export type HostAction = "packageScripts" | "reboot" | "boot";
+
 export interface SimNode {
   name: NodeName;
+  hostKind: HostKind;
+  /** The host answers: false from the moment a reboot begins until it has booted. */
+  hostUp: boolean;
+  /** Reboots begun so far: a command whose host rebooted under it lost its session. */
+  boots: number;
+  /** Kept down by what the host honours (start.conf `manual`): only a command starts it. */
+  fenced: boolean;
   process: ProcessState;
   frozen: boolean;
   /** standby.signal present: the server starts in recovery. */
@@ -62,9 +79,12 @@ export type WorldEvent = { t: number } & (
   | { type: "walReceived"; node: NodeName; from: NodeName; upTo: number }
   | { type: "walReplayed"; node: NodeName; upTo: number }
   | { type: "checkpointed"; node: NodeName; record: WalRecord; state: ClusterState }
-  | { type: "stopping"; node: NodeName }
+  | { type: "stopping"; node: NodeName; by?: HostAction }
   | { type: "stopped"; node: NodeName; clean: boolean }
-  | { type: "started"; node: NodeName }
+  | { type: "started"; node: NodeName; by?: HostAction }
+  | { type: "fenced"; node: NodeName; fenced: boolean }
+  | { type: "hostDown"; node: NodeName }
+  | { type: "hostUp"; node: NodeName }
   | { type: "promoted"; node: NodeName; fork: TimelineFork; record: WalRecord }
   | { type: "vip"; node: NodeName; bound: boolean; announce: boolean }
   | { type: "arpExpired" }
@@ -130,6 +150,18 @@ export function apply(s: WorldState, e: WorldEvent): void {
       return stopped(node(s, e.node), e.clean);
     case "started":
       return started(node(s, e.node));
+    case "fenced":
+      node(s, e.node).fenced = e.fenced;
+      return;
+    case "hostDown": {
+      const n = node(s, e.node);
+      n.hostUp = false;
+      n.boots++;
+      return;
+    }
+    case "hostUp":
+      node(s, e.node).hostUp = true;
+      return;
     case "vip":
       return vip(s, e);
     case "arpExpired":

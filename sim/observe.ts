@@ -4,34 +4,60 @@ import {
   apply,
   lastEnd,
   replayedEnd,
+  type SimNode,
   type WorldEvent,
   type WorldState,
 } from "./model.ts";
 import type { World } from "./world.ts";
 
 /**
- * Who accepted writes and who held the VIP, at every change, folded from the world's log.
+ * Who accepted writes and who held the VIP, at every change, folded from the world's log: a
+ * primary started by the host itself (the package scripts, a boot) counts as soon as it runs.
  * A frozen primary still counts: it takes writes again the moment it thaws.
  */
 export function roleTimeline(initial: WorldState, log: readonly WorldEvent[]): RoleObservation[] {
-  const out: RoleObservation[] = [];
-  let last = "";
-  const observe = (t: number) => {
-    const nodes = Object.values(initial.nodes);
-    const primaries = nodes
-      .filter((n) => n.process !== "stopped" && !n.inRecovery && n.hasData)
-      .map((n) => n.name);
-    const vipHolders = nodes.filter((n) => n.vip).map((n) => n.name);
-    const key = `${primaries}|${vipHolders}`;
-    if (key !== last) out.push({ t, primaries, vipHolders });
-    last = key;
-  };
-  observe(0);
+  const roles = roleObserver(initial);
+  roles.observe(0);
   for (const e of log) {
     apply(initial, e);
-    observe(e.t);
+    roles.observe(e.t);
   }
-  return out;
+  return roles.seen;
+}
+
+/**
+ * The same timeline, observed as the live world logs its events: what a simulated run's role
+ * watcher gives, without folding the whole log a second time at the end.
+ */
+export function watchRoles(world: World): { stop(): RoleObservation[] } {
+  const roles = roleObserver(world.state);
+  roles.observe(world.clock.now());
+  const unsubscribe = world.onEvent((e) => roles.observe(e.t));
+  return {
+    stop: () => {
+      unsubscribe();
+      return roles.seen;
+    },
+  };
+}
+
+function roleObserver(s: WorldState) {
+  const nodes = Object.values(s.nodes);
+  const seen: RoleObservation[] = [];
+  let last = "";
+  const observe = (t: number) => {
+    let key = "";
+    for (const n of nodes) key += `${primary(n) ? "P" : "-"}${n.vip ? "V" : "-"}`;
+    if (key === last) return;
+    last = key;
+    const primaries = nodes.filter(primary).map((n) => n.name);
+    seen.push({ t, primaries, vipHolders: nodes.filter((n) => n.vip).map((n) => n.name) });
+  };
+  return { seen, observe };
+}
+
+function primary(n: SimNode): boolean {
+  return n.process !== "stopped" && !n.inRecovery && n.hasData;
 }
 
 /** The cluster as a checker sees it at the end of a simulated run. */

@@ -2,6 +2,7 @@ import type { Clock } from "../core/clock.ts";
 import type { NodeName } from "../core/executor.ts";
 import {
   apply,
+  type HostKind,
   lastEnd,
   linkKey,
   node,
@@ -19,6 +20,8 @@ export interface Topology {
   version: string;
   /** Pages already dirty when the run starts: what a shutdown checkpoint would have to flush. */
   dirty: number;
+  /** What runs the servers on both hosts; stock Debian unless said otherwise. */
+  hosts?: HostKind;
 }
 
 /** The initial cluster: a primary streaming to a caught-up standby, VIP on the primary. */
@@ -32,6 +35,10 @@ export function initialWorld(t: Topology): WorldState {
   };
   const make = (name: NodeName, standby: boolean): SimNode => ({
     name,
+    hostKind: t.hosts ?? "debian",
+    hostUp: true,
+    boots: 0,
+    fenced: false,
     process: "running",
     frozen: false,
     standbySignal: standby,
@@ -72,6 +79,7 @@ type Emittable = WorldEvent extends infer E ? (E extends WorldEvent ? Omit<E, "t
 export class World {
   readonly log: WorldEvent[] = [];
   private thawWaiters = new Map<NodeName, Array<() => void>>();
+  private listeners: Array<(e: WorldEvent) => void> = [];
 
   constructor(
     readonly state: WorldState,
@@ -82,6 +90,14 @@ export class World {
     this.sync();
     this.record(e);
     if (e.type === "frozen" && !e.frozen) this.wakeThawed(e.node);
+  }
+
+  /** Calls `listener` with every event as it is logged, until the returned function is called. */
+  onEvent(listener: (e: WorldEvent) => void): () => void {
+    this.listeners.push(listener);
+    return () => {
+      this.listeners = this.listeners.filter((l) => l !== listener);
+    };
   }
 
   node(name: NodeName): SimNode {
@@ -118,6 +134,8 @@ export class World {
     const n = node(this.state, name);
     if (!this.connected(CLIENT, name))
       return { type: "info", reason: `${name} unreachable (timeout)` };
+    if (!n.hostUp && n.process === "stopped")
+      return { type: "info", reason: `${name} does not answer (its host is down)` };
     if (target === "vip" && !n.vip)
       return { type: "info", reason: `stale ARP entry points at ${name}` };
     if (n.frozen) return { type: "info", reason: `${name} does not answer (timeout)` };
@@ -164,6 +182,16 @@ export class World {
     }
   }
 
+  /** The standbys streaming from `name` right now: a fast shutdown waits to ship them its end. */
+  streamingStandbys(name: NodeName): SimNode[] {
+    const up = this.state.nodes[name];
+    if (!up) return [];
+    return Object.values(this.state.nodes).filter(
+      (s) =>
+        s.upstream === name && s.inRecovery && s.process !== "stopped" && this.canStream(s, up),
+    );
+  }
+
   /** A standby streams when both ends run, the link is up, and its WAL is a prefix of the upstream's. */
   canStream(n: SimNode, up: SimNode): boolean {
     if (up.process === "stopped" || up.frozen || !this.connected(n.name, up.name)) return false;
@@ -176,6 +204,7 @@ export class World {
     const event = { ...e, t: this.clock.now() } as WorldEvent;
     this.log.push(event);
     apply(this.state, event);
+    for (const listener of this.listeners) listener(event);
   }
 
   private wakeThawed(name: NodeName): void {

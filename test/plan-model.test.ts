@@ -4,7 +4,7 @@ import { getShortestPaths } from "xstate/graph";
 import { SimClock } from "../core/clock.ts";
 import { simTimeouts } from "../core/timeouts.ts";
 import { abstractModel, buildMachine, RESUMING } from "../plan/build.ts";
-import type { PlanContext } from "../plan/context.ts";
+import { initialContext, type PlanContext } from "../plan/context.ts";
 import type { ActorName } from "../plan/effects.ts";
 import { seedPlan } from "../plan/runbook.ts";
 import { branchesOf, type PlanSpec, type StepSpec } from "../plan/spec.ts";
@@ -148,5 +148,48 @@ describe("the verified plan's gates", () => {
       "waitStandbyReplayed",
     ];
     for (const id of beforePromotion) expect(verifiedPlan.steps[id]?.fail).toBe("startOldPrimary");
+  });
+
+  it("upgrades the old primary only while it is fenced, and only once it can start only as a standby", () => {
+    // On stock Debian the upgrade's package scripts start every cluster that is not fenced.
+    const c = initialContext({
+      primary: "node1",
+      standby: "node2",
+      targetVersion: "15.20",
+      timeouts: simTimeouts,
+      maxLagBytes: 1,
+    });
+    const steps = verifiedPlan.steps;
+    const onOldPrimary = (id: string) => steps[id]?.input(c).node === c.primary;
+    const ids = Object.keys(steps).filter(onOldPrimary);
+    const fencedStops = ids.filter(
+      (id) => steps[id]?.actor === "stopPostgres" && steps[id]?.input(c).fence === true,
+    );
+    const starts = ids.filter((id) =>
+      ["startPostgres", "ensureServing"].includes(steps[id]?.actor ?? ""),
+    );
+    /** The steps reachable from `from`'s ways out without entering a `blocked` one. */
+    const reachable = (from: string, blocked: string[]) => {
+      const seen = new Set<string>();
+      const next = (id: string) => {
+        const s = steps[id];
+        return s ? [...branchesOf(s).map((b) => b.target), s.fail] : [];
+      };
+      const queue = next(from);
+      while (queue.length > 0) {
+        const id = queue.shift() as string;
+        if (seen.has(id) || blocked.includes(id)) continue;
+        seen.add(id);
+        queue.push(...next(id));
+      }
+      return seen;
+    };
+    expect(fencedStops).toContain("stopPrimary");
+    expect(reachable("preflight", fencedStops).has("upgradeOldPrimary")).toBe(false);
+    for (const stop of fencedStops) {
+      expect(reachable(stop, starts).has("upgradeOldPrimary")).toBe(true);
+      const unconfigured = reachable(stop, [...starts, "configureOldPrimary"]);
+      expect(unconfigured.has("upgradeOldPrimary"), `from ${stop}`).toBe(false);
+    }
   });
 });

@@ -7,9 +7,23 @@ import { runScenario } from "../verify/scenario.ts";
 /**
  * The safety properties, checked on thousands of simulated switchovers with faults injected at
  * every step: the verified plan never violates them; the classic runbook does; and removing one
- * of the verified plan's gates is caught.
+ * of the verified plan's gates is caught. The hosts are stock Debian unless said otherwise.
  */
 const VERIFIED_RUNS = 10_000;
+const PG_CTL_RUNS = 1000;
+
+/** The verified plan with one step's input changed: a mutant the suite must kill. */
+function withInput(step: string, change: Record<string, unknown>): PlanSpec {
+  const s = verifiedPlan.steps[step];
+  if (!s) throw new Error(`the verified plan has no ${step} step`);
+  return {
+    ...verifiedPlan,
+    steps: {
+      ...verifiedPlan.steps,
+      [step]: { ...s, input: (c) => ({ ...s.input(c), ...change }) },
+    },
+  };
+}
 
 describe("the verified plan", () => {
   it(`loses no acknowledged write, never has two primaries and always ends, over ${VERIFIED_RUNS} scenarios`, async () => {
@@ -22,6 +36,35 @@ describe("the verified plan", () => {
     expect(r.outcomes.aborted).toBeGreaterThan(0);
     expect(r.outcomes.done).toBeGreaterThan(r.outcomes.aborted);
   }, 600_000);
+
+  it(`holds too on pg_ctl hosts, where nothing starts a server by itself, over ${PG_CTL_RUNS} scenarios`, async () => {
+    const r = await simulate({ plan: "verified", runs: PG_CTL_RUNS, seed: 1, hosts: "pg_ctl" });
+    expect(r.byKind).toEqual({ lostWrite: 0, splitBrain: 0, stuck: 0 });
+    expect(r.unknown).toBe(0);
+  }, 300_000);
+
+  it("keeps the fenced old primary down when its host reboots after the promotion, and ends done", async () => {
+    const r = await runScenario({
+      plan: "verified",
+      seed: 5,
+      faults: [
+        {
+          kind: "reboot",
+          node: "primary",
+          at: { step: "promoteStandby", delayMs: 0 },
+          downMs: 500,
+        },
+      ],
+      ratePerSec: 50,
+      directShare: 0.2,
+      dirty: 500,
+    });
+    expect(r.trace).toContainEqual(
+      expect.stringContaining("node1's host has booted: its cluster stays down, fenced"),
+    );
+    expect(r.status).toBe("done");
+    expect(r.verdict).toBe("ok");
+  });
 
   it("ends done with every acknowledged write kept when the operator's process dies and the run resumes", async () => {
     for (const step of ["stopPrimary", "promoteStandby", "upgradeOldPrimary"]) {
@@ -64,8 +107,26 @@ describe("the verified plan", () => {
 });
 
 describe("the classic runbook (seed plan)", () => {
-  it("loses acknowledged writes or runs two primaries, and shows a readable shrunk counterexample", async () => {
-    const r = await simulate({ plan: "seed", runs: 2000, seed: 1 });
+  it("on stock Debian runs two primaries without any fault: the old primary's upgrade starts it again", async () => {
+    const r = await simulate({ plan: "seed", runs: 100, seed: 1 });
+    expect(r.byKind.splitBrain).toBeGreaterThan(0);
+    const c = r.counterexample;
+    expect(c?.faults).toEqual([]);
+    expect(c?.violations).toContainEqual({
+      kind: "splitBrain",
+      detail: expect.stringMatching(/node1 and node2 both accepted writes/),
+    });
+    const trace = c?.trace ?? [];
+    const upgrade = trace.findIndex((line) => line.endsWith("step upgradeOldPrimary"));
+    const started = trace.findIndex((line) =>
+      line.includes("the package scripts started node1 again (not fenced), as a primary"),
+    );
+    expect(upgrade).toBeGreaterThan(0);
+    expect(started).toBeGreaterThan(upgrade);
+  }, 300_000);
+
+  it("on pg_ctl hosts loses acknowledged writes or runs two primaries, and shows a readable shrunk counterexample", async () => {
+    const r = await simulate({ plan: "seed", runs: 2000, seed: 1, hosts: "pg_ctl" });
     expect(r.violations).toBeGreaterThan(0);
     expect(r.byKind.lostWrite + r.byKind.splitBrain).toBeGreaterThan(0);
     const c = r.counterexample;
@@ -78,6 +139,7 @@ describe("the classic runbook (seed plan)", () => {
     // The counterexample replays from its seed and path.
     const replayed = await simulate({
       plan: "seed",
+      hosts: "pg_ctl",
       runs: 1,
       seed: c?.seed ?? 0,
       path: c?.path ?? "",
@@ -101,6 +163,18 @@ describe("a verified plan with a gate removed", () => {
     expect(r.byKind.lostWrite).toBeGreaterThan(0);
     expect(r.counterexample?.trace.join("\n")).toMatch(
       /confirmPrimaryStopped\n.*step promoteStandby/,
+    );
+  }, 300_000);
+
+  it("is caught: without the fence, a reboot brings the stopped old primary back as a second primary", async () => {
+    const unfenced = withInput("stopPrimary", { fence: false });
+    const r = await simulate({ plan: "verified", runs: 1500, seed: 1, spec: unfenced });
+    expect(r.byKind.splitBrain).toBeGreaterThan(0);
+    const c = r.counterexample;
+    expect(c?.violations.map((v) => v.kind)).toContain("splitBrain");
+    expect(c?.faults.join("\n")).toMatch(/the primary's host reboots/);
+    expect(c?.trace).toContainEqual(
+      expect.stringContaining("the boot started node1 (start.conf auto), as a primary"),
     );
   }, 300_000);
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { SimClock } from "../core/clock.ts";
 import { simulatedExecutor } from "../sim/executor.ts";
-import { ARP_TTL_MS, appliedWrites, fold, replayedEnd } from "../sim/model.ts";
+import { reboot } from "../sim/host.ts";
+import { ARP_TTL_MS, appliedWrites, fold, type HostKind, replayedEnd } from "../sim/model.ts";
 import { roleTimeline } from "../sim/observe.ts";
 import { initialWorld, World } from "../sim/world.ts";
 import { checkSplitBrain } from "../verify/checkers/split-brain.ts";
@@ -13,9 +14,9 @@ import { runScenario, type Scenario } from "../verify/scenario.ts";
  */
 const TOPOLOGY = { primary: "node1", standby: "node2", version: "15.18", dirty: 100 };
 
-function lab() {
+function lab(hosts: HostKind = "debian") {
   const clock = new SimClock();
-  const world = new World(initialWorld(TOPOLOGY), clock);
+  const world = new World(initialWorld({ ...TOPOLOGY, hosts }), clock);
   const exec = simulatedExecutor(world);
   /** Lets `ms` of simulated time pass, even when no timer is pending. */
   const wait = async (ms: number) => {
@@ -28,7 +29,13 @@ function lab() {
     return op;
   };
   const applied = (name: string) => appliedWrites(world.node(name));
-  return { clock, world, exec, wait, run, applied };
+  /** Reboots `name`'s host, which boots `downMs` later; lets the boot and its start happen. */
+  const rebooted = async (name: string, downMs: number) => {
+    const host = reboot(world, name);
+    clock.setTimeout(() => host.boot(false), downMs);
+    await wait(downMs + 1000);
+  };
+  return { clock, world, exec, wait, run, applied, rebooted };
 }
 
 /** Fast stop of node1, replay on node2, promotion of node2: the switchover's core. */
@@ -215,6 +222,139 @@ describe("promotion and rejoin", () => {
     const roles = roleTimeline(initialWorld(TOPOLOGY), l.world.log);
     expect(roles.map((o) => o.primaries.sort())).toContainEqual(["node1", "node2"]);
     expect(checkSplitBrain(roles).verdict).toBe("violated");
+  });
+});
+
+describe("the host: package scripts, reboots and the fence", () => {
+  const UPGRADE_TO = "15.20";
+
+  it("on stock Debian, upgrading a stopped, unfenced node starts it again, as a primary: two primaries", async () => {
+    const l = lab("debian");
+    await switchedOver(l);
+    await l.run(l.exec.upgradePackages("node1", UPGRADE_TO));
+    expect(l.world.node("node1")).toMatchObject({
+      process: "running",
+      inRecovery: false,
+      runningVersion: UPGRADE_TO,
+    });
+    expect(l.world.write("node1", "orphan")).toEqual({ type: "ok", node: "node1" });
+    const roles = roleTimeline(initialWorld(TOPOLOGY), l.world.log);
+    expect(checkSplitBrain(roles).verdict).toBe("violated");
+  });
+
+  it("on stock Debian, a fenced node stays down through its upgrade, and a start unfences it", async () => {
+    const l = lab("debian");
+    await l.run(l.exec.stopPostgres("node1", { mode: "fast", fence: true }));
+    await l.run(l.exec.upgradePackages("node1", UPGRADE_TO));
+    expect(l.world.node("node1")).toMatchObject({
+      process: "stopped",
+      fenced: true,
+      installed: UPGRADE_TO,
+    });
+    await l.run(l.exec.startPostgres("node1"));
+    expect(l.world.node("node1")).toMatchObject({ process: "running", fenced: false });
+  });
+
+  it("on stock Debian, the package scripts start a node configured as a standby as a standby", async () => {
+    const l = lab("debian");
+    await switchedOver(l);
+    await l.run(l.exec.configureStandby("node1", "node2"));
+    await l.run(l.exec.upgradePackages("node1", UPGRADE_TO));
+    await l.wait(50);
+    expect(await l.run(l.exec.replication("node1"))).toMatchObject({
+      ok: true,
+      inRecovery: true,
+      streaming: true,
+      timeline: 2,
+    });
+  });
+
+  it("on stock Debian, upgrading a running primary stops it fast (its shutdown checkpoint reaches the standby) and starts it again", async () => {
+    const l = lab("debian");
+    await l.run(l.exec.upgradePackages("node1", UPGRADE_TO));
+    const shutdown = l.world.node("node1").records.find((r) => r.kind === "shutdown");
+    expect(shutdown).toBeDefined();
+    expect(l.world.node("node2").records.some((r) => r.rid === shutdown?.rid)).toBe(true);
+    expect(l.world.node("node1")).toMatchObject({ process: "running", runningVersion: UPGRADE_TO });
+    const by = l.world.log.flatMap((e) => ("by" in e ? [`${e.type} ${e.by}`] : []));
+    expect(by).toEqual(["stopping packageScripts", "started packageScripts"]);
+  });
+
+  it("on a pg_ctl host an upgrade leaves the server as it was: stopped stays stopped, running keeps its binaries", async () => {
+    const l = lab("pg_ctl");
+    await l.run(l.exec.stopPostgres("node1", { mode: "fast", fence: false }));
+    await l.run(l.exec.upgradePackages("node1", UPGRADE_TO));
+    expect(l.world.node("node1")).toMatchObject({ process: "stopped", installed: UPGRADE_TO });
+    await l.run(l.exec.upgradePackages("node2", UPGRADE_TO));
+    expect(l.world.node("node2")).toMatchObject({ process: "running", runningVersion: "15.18" });
+  });
+
+  it("a reboot of a stock Debian host starts its cluster again unless it is fenced", async () => {
+    const l = lab("debian");
+    await l.rebooted("node2", 500);
+    expect(l.world.node("node2")).toMatchObject({
+      hostUp: true,
+      process: "running",
+      inRecovery: true,
+    });
+    await switchedOver(l);
+    await l.rebooted("node1", 500);
+    expect(l.world.node("node1")).toMatchObject({ process: "running", inRecovery: false });
+
+    const fenced = lab("debian");
+    await fenced.run(fenced.exec.stopPostgres("node1", { mode: "fast", fence: true }));
+    await fenced.rebooted("node1", 500);
+    expect(fenced.world.node("node1")).toMatchObject({ hostUp: true, process: "stopped" });
+  });
+
+  it("a reboot of a pg_ctl host leaves its server down", async () => {
+    const l = lab("pg_ctl");
+    await l.rebooted("node1", 500);
+    expect(l.world.node("node1")).toMatchObject({ hostUp: true, process: "stopped" });
+    expect(await l.run(l.exec.controlData("node1"))).toMatchObject({ state: "shut down" });
+  });
+
+  it("a reboot stops the server cleanly and drops the VIP, which the boot does not add again", async () => {
+    const l = lab("debian");
+    l.world.write("vip", "before");
+    const host = reboot(l.world, "node1");
+    await l.wait(10);
+    expect(await l.run(l.exec.status("node1"))).toMatchObject({ ok: false });
+    expect(l.world.write("node1", "during")).toMatchObject({ type: "info" });
+    await l.wait(500);
+    host.boot(false);
+    await l.wait(500);
+    expect(l.world.node("node1")).toMatchObject({ process: "running", vip: false });
+    expect(await l.run(l.exec.status("node1"))).toMatchObject({ ok: true, vipBound: false });
+    expect(l.applied("node2").has("before")).toBe(true);
+    await l.wait(ARP_TTL_MS);
+    expect(l.world.write("vip", "after")).toMatchObject({ type: "fail" });
+  });
+
+  it("a command under way when its host goes down fails, and its effect stops there", async () => {
+    const l = lab("debian");
+    await l.run(l.exec.stopPostgres("node2", { mode: "fast", fence: false }));
+    const upgrade = l.exec.upgradePackages("node2", UPGRADE_TO);
+    await l.wait(200);
+    const host = reboot(l.world, "node2");
+    await l.wait(2000);
+    expect(await upgrade).toMatchObject({ ok: false, reason: expect.stringContaining("lost") });
+    host.boot(false);
+    await l.wait(500);
+    expect(l.world.node("node2")).toMatchObject({ installed: "15.18", process: "running" });
+  });
+
+  it("the live state equals the fold of the world's log, reboots and package scripts included", async () => {
+    const l = lab("debian");
+    await switchedOver(l);
+    await l.run(l.exec.stopPostgres("node2", { mode: "fast", fence: true }));
+    await l.run(l.exec.upgradePackages("node1", UPGRADE_TO));
+    await l.rebooted("node1", 300);
+    await l.rebooted("node2", 300);
+    expect(l.world.log.some((e) => e.type === "hostUp")).toBe(true);
+    expect(fold(() => initialWorld({ ...TOPOLOGY, hosts: "debian" }), l.world.log)).toEqual(
+      l.world.state,
+    );
   });
 });
 

@@ -14,8 +14,15 @@ export function judge(r: RunRecord, targetVersion: string): CheckResult[] {
     if (!r.final.ok) throw r.final.error;
     return r.final.view;
   };
+  const refusedAtPreflight = r.context?.failure?.step === "preflight";
   return [
-    guarded("lostWrite", () => checkLostWrites(r.history.ops, view())),
+    guarded("lostWrite", () => {
+      const lost = checkLostWrites(r.history.ops, view());
+      // Refused at pre-flight, the plan changed nothing: when no primary is left to read (its
+      // host rebooted under the pre-flight, say), nothing the plan did can have lost a write.
+      if (!refusedAtPreflight || lost.verdict !== "unknown") return lost;
+      return { ...lost, verdict: "ok", detail: `refused at pre-flight: ${lost.detail}` };
+    }),
     checkSplitBrain(r.roles),
     guarded("stuck", () =>
       checkTermination(
@@ -23,7 +30,7 @@ export function judge(r: RunRecord, targetVersion: string): CheckResult[] {
           status: r.status === "interrupted" ? "stuck" : r.status,
           lastStep: r.lastStep,
           targetVersion,
-          refusedAtPreflight: r.context?.failure?.step === "preflight",
+          refusedAtPreflight,
         },
         view(),
       ),

@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { UsageError } from "../core/errors.ts";
 import { PLANS, type PlanName } from "../plan/plans.ts";
 import type { PlanSpec } from "../plan/spec.ts";
+import type { HostKind } from "../sim/model.ts";
 import type { CheckKind } from "./checkers/verdict.ts";
 import { runScenario, type Scenario, type ScenarioResult } from "./scenario.ts";
 import { describeFault, faultArbitrary } from "./sim-nemesis.ts";
@@ -9,9 +10,11 @@ import { describeFault, faultArbitrary } from "./sim-nemesis.ts";
 export function scenarioArbitrary(
   plan: PlanName,
   spec: PlanSpec = PLANS[plan],
+  hosts: HostKind = "debian",
 ): fc.Arbitrary<Scenario> {
   return fc.record({
     plan: fc.constant(plan),
+    hosts: fc.constant(hosts),
     seed: fc.integer({ min: 0, max: 0x7fffffff }),
     faults: fc.array(faultArbitrary(spec), { minLength: 0, maxLength: 2 }),
     ratePerSec: fc.integer({ min: 10, max: 60 }),
@@ -33,6 +36,7 @@ export interface Counterexample {
 
 export interface SimulateReport {
   plan: PlanName;
+  hosts: HostKind;
   runs: number;
   seed: number;
   violations: number;
@@ -51,6 +55,8 @@ export interface SimulateOptions {
   path?: string;
   /** Runs a variant of the plan (the tests break a gate to show the checkers catch it). */
   spec?: PlanSpec;
+  /** What runs the servers on both nodes; stock Debian (postgresql-common) by default. */
+  hosts?: HostKind;
   onProgress?: (done: number, violations: number) => void;
 }
 
@@ -78,7 +84,8 @@ async function inPool<T>(
  * fast-check for the first failing scenario again and shrinks it to a small counterexample.
  */
 export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
-  const arb = scenarioArbitrary(o.plan, o.spec);
+  const hosts = o.hosts ?? "debian";
+  const arb = scenarioArbitrary(o.plan, o.spec, hosts);
   const byKind: Record<CheckKind, number> = { lostWrite: 0, splitBrain: 0, stuck: 0 };
   const outcomes = { done: 0, aborted: 0, stuck: 0 };
   let violations = 0;
@@ -117,6 +124,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
       : null;
   return {
     plan: o.plan,
+    hosts,
     runs: count,
     seed: o.seed,
     violations,

@@ -6,6 +6,8 @@ import { PLANS, type PlanName } from "../plan/plans.ts";
 import type { PlanSpec } from "../plan/spec.ts";
 import { drive } from "../run/driver.ts";
 import { simulatedCluster } from "../run/simulated-cluster.ts";
+import type { HostKind } from "../sim/model.ts";
+import { narrate } from "../sim/narrate.ts";
 import type { Topology } from "../sim/world.ts";
 import { type CheckResult, overall, type Verdict } from "./checkers/verdict.ts";
 import { judge } from "./judge.ts";
@@ -20,6 +22,8 @@ export interface Scenario {
   directShare: number;
   /** Pages dirty on the primary when the run starts. */
   dirty: number;
+  /** What runs the servers (sim/host.ts); stock Debian unless said otherwise. */
+  hosts?: HostKind;
 }
 
 export interface ScenarioResult {
@@ -50,6 +54,7 @@ export async function runScenario(
     standby: "node2",
     version: "15.18",
     dirty: s.dirty,
+    hosts: s.hosts ?? "debian",
   };
   const clock = new SimClock();
   const cluster = simulatedCluster(clock, {
@@ -59,9 +64,13 @@ export async function runScenario(
     directShare: s.directShare,
   });
   const journal = new MemoryJournal();
-  const trace: string[] = [];
-  const note = (line: string, t = clock.now()) =>
-    trace.push(`${String(Math.round(t)).padStart(6)} ms  ${line}`);
+  const lines: Array<{ t: number; line: string }> = [];
+  const note = (line: string, t = clock.now()) => lines.push({ t, line });
+  // What the hosts do by themselves (package scripts, reboots, boots) goes in the trace too.
+  cluster.world.onEvent((e) => {
+    const line = narrate(e, cluster.world.state);
+    if (line) note(line, e.t);
+  });
   const roles = { primary: topology.primary, standby: topology.standby };
   const record = await drive({
     spec,
@@ -92,6 +101,9 @@ export async function runScenario(
     indeterminate: record.history.count("info"),
     outageMs: record.history.largestGapMs(),
     steps: stepsFromJournal(journal.entries()),
-    trace,
+    // In time order: what the hosts did while the cluster settled comes after the end.
+    trace: lines
+      .sort((a, b) => a.t - b.t)
+      .map(({ t, line }) => `${String(Math.round(t)).padStart(6)} ms  ${line}`),
   };
 }

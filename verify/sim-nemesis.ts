@@ -2,6 +2,7 @@ import fc from "fast-check";
 import type { CallOptions, Executor, NodeName } from "../core/executor.ts";
 import { branchesOf, FINAL_STATES, type PlanSpec } from "../plan/spec.ts";
 import type { Operator, RunNemesis } from "../run/driver.ts";
+import { reboot } from "../sim/host.ts";
 import { CLIENT, type World } from "../sim/world.ts";
 
 /**
@@ -26,7 +27,9 @@ export type Fault =
   | { kind: "slowReplication"; at: Trigger; forMs: number; lagMs: number }
   | { kind: "commandFails"; at: Trigger }
   | { kind: "commandHangs"; at: Trigger }
-  | { kind: "operatorDies"; at: Trigger; downMs: number };
+  | { kind: "operatorDies"; at: Trigger; downMs: number }
+  /** The node's host reboots (sim/host.ts): its server stops, the VIP goes, it boots `downMs` later. */
+  | { kind: "reboot"; node: Role; at: Trigger; downMs: number };
 
 export function faultArbitrary(spec: PlanSpec): fc.Arbitrary<Fault> {
   const at = fc.record({
@@ -60,6 +63,12 @@ export function faultArbitrary(spec: PlanSpec): fc.Arbitrary<Fault> {
       kind: fc.constant("operatorDies" as const),
       at,
       downMs: fc.integer({ min: 0, max: 5000 }),
+    }),
+    fc.record({
+      kind: fc.constant("reboot" as const),
+      node,
+      at,
+      downMs: fc.integer({ min: 200, max: 5000 }),
     }),
   );
 }
@@ -104,6 +113,8 @@ export function describeFault(f: Fault): string {
       return `the next command hangs ${when}`;
     case "operatorDies":
       return `the operator's process dies ${when}, resumed from its journal ${f.downMs} ms later`;
+    case "reboot":
+      return `the ${f.node}'s host reboots ${when}, down for ${f.downMs} ms`;
   }
 }
 
@@ -113,7 +124,8 @@ export function describeFault(f: Fault): string {
  * and the operator's process dying (resumed from its journal later).
  */
 export class WorldNemesis implements RunNemesis {
-  private readonly heals = new Map<string, () => void>();
+  /** `atEnd`: healed because the run is over, not because the fault's time is up. */
+  private readonly heals = new Map<string, (atEnd: boolean) => void>();
   private readonly commands = new CommandFaults();
   private readonly pending: Fault[];
   private step = "";
@@ -185,7 +197,15 @@ export class WorldNemesis implements RunNemesis {
           w.emit({ type: "link", a, b, up: true }),
         );
       }
+      case "reboot": {
+        const node = this.roles[f.node];
+        if (!w.node(node).hostUp) return this.note(`${node}'s host is already down: no effect`);
+        const host = reboot(w, node);
+        return this.healLater(f.downMs, `reboot:${node}`, (atEnd) => host.boot(atEnd));
+      }
       case "slowReplication": {
+        // One at a time: a second one would heal back to the first one's lag, for good.
+        if (this.heals.has("lag")) return;
         const { receiveLagMs, replayLagMs } = w.state;
         w.emit({ type: "replicationLag", receiveLagMs: f.lagMs, replayLagMs: f.lagMs / 4 });
         return this.healLater(f.forMs, "lag", () =>
@@ -199,7 +219,7 @@ export class WorldNemesis implements RunNemesis {
 
   /** Ends every fault still in force, as an operator would once the incident is over. */
   private healAll(): void {
-    for (const heal of [...this.heals.values()]) heal();
+    for (const heal of [...this.heals.values()]) heal(true);
   }
 
   private ends(between: "nodes" | "client-primary" | "client-standby"): [string, string] {
@@ -207,16 +227,16 @@ export class WorldNemesis implements RunNemesis {
     return [CLIENT, between === "client-primary" ? this.roles.primary : this.roles.standby];
   }
 
-  private healLater(ms: number, key: string, heal: () => void): void {
+  private healLater(ms: number, key: string, heal: (atEnd: boolean) => void): void {
     let done = false;
-    const once = () => {
+    const once = (atEnd: boolean) => {
       if (done) return;
       done = true;
       this.heals.delete(key);
-      heal();
+      heal(atEnd);
     };
     this.heals.set(key, once);
-    this.world.clock.setTimeout(once, ms);
+    this.world.clock.setTimeout(() => once(false), ms);
   }
 }
 
