@@ -6,7 +6,7 @@ export const benchHelp = `switchover bench — simulated full switchovers with f
 
 Usage: switchover bench [--runs N] [--seed S] [--threads T] [--json]
 
-Runs N verified-plan scenarios (each a full switchover with up to two injected faults, checked by
+Runs N verified-plan scenarios (each a full switchover with the faults simulate injects, checked by
 all checkers) spread over T worker threads of this one process (default: one per core), and
 prints scenarios per second.`;
 

@@ -1,8 +1,10 @@
 import { UsageError } from "../core/errors.ts";
 import type { PlanName } from "../plan/plans.ts";
+import type { PlanSpec } from "../plan/spec.ts";
 import type { HostKind } from "../sim/model.ts";
 import type { CheckKind } from "../verify/checkers/verdict.ts";
 import { type SimulateReport, simulate } from "../verify/property-run.ts";
+import { FAULT_KINDS } from "../verify/sim-faults.ts";
 import { choice, intOption, parse, printHelp } from "./args.ts";
 import { progressLine } from "./progress-line.ts";
 
@@ -12,12 +14,17 @@ Usage: switchover simulate [--runs N] [--seed S] [--plan verified|seed] [--hosts
                            [--path P] [--json]
 
 Each run is one simulated switchover of a two-node pair while clients write through the VIP and
-through the primary's own address, with up to two faults drawn from the seed: a node crashing or
-freezing, its host rebooting, a partition, a command failing or hanging, slow replication, the
-operator's process dying and the run resumed from its journal. The hosts are stock Debian by
-default: a package upgrade or a boot starts every cluster whose start.conf is not manual. Every run is judged by the checkers (lost
-acknowledged writes, split-brain, termination). A violation is shrunk to a small counterexample
-that replays with the printed --seed and --path.
+through the primary's own address, with faults drawn from the seed: a node crashing or
+freezing, its host rebooting, a partition, a command failing, hanging or losing its reply, slow
+replication, the operator's process dying and the run resumed from its journal. Each strikes at
+a fraction of its step's expected duration (or at one of its commands), most of them in the
+critical window: from the VIP going down until a write through it is verified again, and the
+rejoin decision. Some outlast the plan's retries. Every command's latency is drawn from the seed
+too. The hosts are stock Debian by default: a package upgrade or a boot starts every cluster
+whose start.conf is not manual. Every run is judged by the checkers (lost acknowledged writes,
+split-brain, termination, and liveness: a run in which no fault landed must end done). A
+violation is shrunk to a small counterexample that replays with the printed --seed and --path.
+The report says where the faults landed (--json: "coverage", scenarios struck per step and kind).
 
 Options:
   --runs N      scenarios to run (default 1000)
@@ -29,7 +36,8 @@ Options:
   --json        one JSON object on stdout
 Exit: 0 no violation, 1 violated, 2 unknown, 3 usage error.`;
 
-export async function runSimulate(argv: string[]): Promise<number> {
+/** `variant`: a variant of --plan's spec to run instead (the tests break the plan with it). */
+export async function runSimulate(argv: string[], variant?: PlanSpec): Promise<number> {
   const { values } = parse(argv, {
     runs: { type: "string" },
     seed: { type: "string" },
@@ -53,6 +61,7 @@ export async function runSimulate(argv: string[]): Promise<number> {
     runs,
     seed,
     ...(path ? { path } : {}),
+    ...(variant ? { spec: variant } : {}),
     onProgress: (done, violations) => progress(`${done}${total} scenarios, ${violations} violated`),
   });
   progress.done();
@@ -68,12 +77,30 @@ function pathOption(value: string | undefined): string | undefined {
   );
 }
 
+/** Where the faults landed, in two lines: the share struck, the share in the critical window. */
+function coverageLines(r: SimulateReport): string[] {
+  const c = r.coverage;
+  const pct = (n: number, of: number) => `${of === 0 ? 0 : Math.round((100 * n) / of)}%`;
+  const pairs = c.window.flatMap((step) =>
+    FAULT_KINDS.map((kind) => ({ step, kind, n: c.byStep[step]?.[kind] ?? 0 })),
+  );
+  const least = pairs.reduce(
+    (a, b) => (b.n < a.n ? b : a),
+    pairs[0] ?? { step: "", kind: "", n: 0 },
+  );
+  return [
+    `  faults landed in ${c.struck} scenarios (${pct(c.struck, r.runs)}), ${c.strikes} in all, ${pct(c.strikesInWindow, c.strikes)} of them in the critical window (${c.window[0] ?? "none"} … ${c.window.at(-1) ?? "none"}, ${c.window.length} steps)`,
+    `  least struck in the window: ${least.kind} in ${least.step}, ${least.n} scenarios (--json: coverage)`,
+  ];
+}
+
 function render(r: SimulateReport): string {
   const kinds = (Object.keys(r.byKind) as CheckKind[]).map((k) => `${k} ${r.byKind[k]}`).join(", ");
   const lines = [
     `plan ${r.plan}: ${r.runs} scenarios from seed ${r.seed} on ${r.hosts} hosts, ${r.scenariosPerSecond}/s`,
     `  ended: done ${r.outcomes.done}, aborted ${r.outcomes.aborted}, stuck ${r.outcomes.stuck}`,
     `  violations: ${r.violations} (${kinds}); unknown: ${r.unknown}`,
+    ...coverageLines(r),
   ];
   const c = r.counterexample;
   if (c) {

@@ -67,10 +67,12 @@ export const verifiedPlan: PlanSpec = {
       fail: "verifyWriteOnOldPrimary",
     },
     checkpointPrimary: {
-      does: "CHECKPOINT on the primary while it still serves, so the shutdown checkpoint is short",
+      does: "CHECKPOINT on the primary while it still serves, so the shutdown checkpoint is short (tried again while a slow disk makes it outlast its deadline)",
       actor: "checkpoint",
       input: (c) => ({ node: c.primary }),
       deadline: "command",
+      // Its length grows with the dirty pages: one attempt's deadline is no reason to give up.
+      retry: true,
       done: "waitStandbyCaughtUp",
       fail: ROLLBACK,
     },
@@ -158,6 +160,8 @@ export const verifiedPlan: PlanSpec = {
       actor: "stopPostgres",
       input: (c) => ({ node: c.standby, mode: "fast", fence: true }),
       deadline: "stop",
+      // A lost or hung stop must not strand the cluster with no primary: try it again.
+      retry: true,
       done: ROLLBACK,
       fail: "aborted",
     },

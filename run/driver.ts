@@ -160,3 +160,16 @@ export async function drive(o: DriveOptions): Promise<RunRecord> {
     planMs,
   };
 }
+
+/** Several nemeses as one: each wraps the executor in turn and hears every step. */
+export function combined(...nemeses: RunNemesis[]): RunNemesis {
+  return {
+    wrap: (x) => nemeses.reduce((inner, n) => n.wrap(inner), x),
+    onStep: (step, operator) => {
+      for (const n of nemeses) n.onStep(step, operator);
+    },
+    heal: async () => {
+      for (const n of nemeses) await n.heal();
+    },
+  };
+}

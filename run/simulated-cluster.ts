@@ -11,6 +11,8 @@ export interface SimulatedClusterOptions {
   topology: Topology;
   /** Seeds the clients' choices. */
   rng: Rng;
+  /** Seeds how long each operation takes (World.duration); nominal durations without it. */
+  latencies?: Rng;
   ratePerSec: number;
   /** Share of writes sent to the primary's own address instead of the VIP. */
   directShare: number;
@@ -24,7 +26,7 @@ export function simulatedCluster(
   clock: SimClock,
   o: SimulatedClusterOptions,
 ): RunWorld & { world: World } {
-  const world = new World(initialWorld(o.topology), clock);
+  const world = new World(initialWorld(o.topology), clock, o.latencies);
   return {
     world,
     executor: simulatedExecutor(world),

@@ -24,7 +24,10 @@ import {
 import { appliedWrites, lastEnd, node, replayedEnd, type SimNode } from "./model.ts";
 import type { World } from "./world.ts";
 
-/** Simulated durations (ms): the proportions of real operations, not their absolute values. */
+/**
+ * Simulated durations (ms): the proportions of real operations, not their absolute values. Each
+ * is nominal: every command draws how long it takes this time (World.duration), from the seed.
+ */
 const LATENCY = 5;
 /** How long a command to a host that is down takes to fail (no route to host). */
 const CONNECT_TIMEOUT = 1000;
@@ -126,7 +129,7 @@ class SimulatedHost implements HostOps {
   async checkpoint(name: NodeName): Promise<Outcome> {
     const n = await this._reach(name);
     if (n.process !== "running") return fail(`${name}: not running`);
-    await this._pass(CHECKPOINT_BASE + n.dirty * CHECKPOINT_PER_PAGE, name);
+    await this._pass(this.world.duration(CHECKPOINT_BASE + n.dirty * CHECKPOINT_PER_PAGE), name);
     if (this.world.node(name).process !== "running") return fail(`${name}: server went away`);
     // On a standby CHECKPOINT is a restartpoint: it flushes, and writes no WAL of its own.
     if (n.inRecovery) return ok;
@@ -173,7 +176,7 @@ class SimulatedHost implements HostOps {
     const n = await this._reach(name);
     if (n.process !== "running") return fail(`${name}: not running`);
     if (!n.inRecovery) return { ok: true, timeline: n.control.timeline };
-    await this._pass(PROMOTE, name);
+    await this._pass(this.world.duration(PROMOTE), name);
     const m = this.world.node(name);
     if (m.process !== "running" || !m.inRecovery) return fail(`${name}: changed while promoting`);
     // Promotion first replays everything received; WAL still in flight is not part of it.
@@ -227,7 +230,7 @@ class SimulatedHost implements HostOps {
   }
 
   async probeWrite(target: NodeName | "vip", id: string): Promise<Outcome<ProbeResult>> {
-    await sleep(this.clock, LATENCY);
+    await sleep(this.clock, this.world.duration(LATENCY));
     const w = this.world.write(target, id);
     return w.type === "ok" ? { ok: true, node: w.node } : fail(w.reason);
   }
@@ -239,7 +242,7 @@ class SimulatedHost implements HostOps {
   }
 
   async notify(_message: string): Promise<Outcome> {
-    await sleep(this.clock, LATENCY);
+    await sleep(this.clock, this.world.duration(LATENCY));
     return ok;
   }
 
@@ -254,7 +257,7 @@ class SimulatedHost implements HostOps {
     if (src.process !== "running" || src.frozen || !this.world.connected(name, source)) {
       return fail(`${source}: cannot connect to the source server`);
     }
-    await this._pass(how === "rewind" ? REWIND : BASE_BACKUP, name);
+    await this._pass(this.world.duration(how === "rewind" ? REWIND : BASE_BACKUP), name);
     const bytes =
       how === "rewind" ? divergedBytes(this.world.node(name), src) : DATA_BYTES + lastEnd(src);
     this.world.emit({ type: "copiedFrom", node: name, from: source, how, bytes });
@@ -263,9 +266,10 @@ class SimulatedHost implements HostOps {
 
   /** The command reaches the host: a frozen host answers only once it thaws, a down one never. */
   private async _reach(name: NodeName): Promise<SimNode> {
-    await sleep(this.clock, LATENCY);
+    const latency = this.world.duration(LATENCY);
+    await sleep(this.clock, latency);
     if (!node(this.world.state, name).hostUp) {
-      await sleep(this.clock, CONNECT_TIMEOUT - LATENCY);
+      await sleep(this.clock, Math.max(0, CONNECT_TIMEOUT - latency));
       throw new HostLost(`${name}: no route to host (the host is down)`);
     }
     await this.world.whenThawed(name);

@@ -31,7 +31,7 @@ import type { World } from "./world.ts";
  *   and the boot does not add it again (no keepalived, no network configuration names it).
  */
 
-/** Simulated durations (ms), in the proportions of the real operations. */
+/** Simulated durations (ms), in the proportions of the real operations; each drawn per use (World.duration). */
 export const CHECKPOINT_BASE = 20;
 export const CHECKPOINT_PER_PAGE = 0.2;
 export const START = 60;
@@ -109,7 +109,7 @@ export async function shutDown(world: World, name: NodeName, by?: HostAction): P
   }
   world.emit(by ? { type: "stopping", node: name, by } : { type: "stopping", node: name });
   if (!n.inRecovery) {
-    await pass(CHECKPOINT_BASE + n.dirty * CHECKPOINT_PER_PAGE);
+    await pass(world.duration(CHECKPOINT_BASE + n.dirty * CHECKPOINT_PER_PAGE));
     if (world.node(name).process !== "stopping") return;
     const record = world.newRecord(name, "shutdown", 114);
     world.emit({ type: "checkpointed", node: name, record, state: "shut down" });
@@ -131,7 +131,7 @@ export async function startServer(
   by?: HostAction,
 ): Promise<void> {
   const n = world.node(name);
-  await pass(START + (n.control.state === "in production" ? CRASH_RECOVERY : 0));
+  await pass(world.duration(START + (n.control.state === "in production" ? CRASH_RECOVERY : 0)));
   const m = world.node(name);
   if (m.process !== "stopped" || (by !== undefined && !startsByItself(m))) return;
   world.emit(by ? { type: "started", node: name, by } : { type: "started", node: name });
@@ -152,7 +152,7 @@ export async function upgradePackages(
   const debian = node(world.state, name).hostKind === "debian";
   if (debian && world.node(name).process !== "stopped")
     await s.during(shutDown(world, name, "packageScripts"));
-  await s.pass(UPGRADE);
+  await s.pass(world.duration(UPGRADE));
   world.emit({ type: "upgraded", node: name, version });
   if (debian && startsByItself(world.node(name)))
     await startServer(world, name, s.pass, "packageScripts");

@@ -1,5 +1,6 @@
 import type { Clock } from "../core/clock.ts";
 import type { NodeName } from "../core/executor.ts";
+import type { Rng } from "../core/rng.ts";
 import {
   apply,
   type HostKind,
@@ -13,6 +14,8 @@ import {
 } from "./model.ts";
 
 export const CLIENT = "client";
+/** The share of operations that take several times their nominal length. */
+const SLOW_SHARE = 0.05;
 
 export interface Topology {
   primary: NodeName;
@@ -84,7 +87,21 @@ export class World {
   constructor(
     readonly state: WorldState,
     readonly clock: Clock,
+    /** Draws how long each operation takes (`duration`); without it every one takes its nominal time. */
+    private readonly latencies?: Rng,
   ) {}
+
+  /**
+   * How long an operation of nominal length `ms` takes this time: half to one and a half times
+   * as long, and one in twenty two to five times (a slow disk, a busy host, a retransmission).
+   * Drawn from the scenario's seed, in the order the operations happen, so a run replays.
+   */
+  duration(ms: number): number {
+    const r = this.latencies;
+    if (!r) return ms;
+    const u = r.next();
+    return ms * (r.chance(SLOW_SHARE) ? 2 + 3 * u : 0.5 + u);
+  }
 
   emit(e: Emittable): void {
     this.sync();

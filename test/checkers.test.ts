@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { ClusterView, NodeView, RoleObservation } from "../core/cluster-view.ts";
 import type { ClientOp } from "../core/history.ts";
+import { checkLiveness, type LivenessEnd } from "../verify/checkers/liveness.ts";
 import { checkLostWrites } from "../verify/checkers/lost-writes.ts";
 import { checkSplitBrain } from "../verify/checkers/split-brain.ts";
 import { checkTermination, type RunEnd } from "../verify/checkers/termination.ts";
@@ -87,6 +88,15 @@ describe("no lost write", () => {
     const noPrimary = switchedOver({ running: false, vip: false });
     expect(checkLostWrites(acked, noPrimary).verdict).toBe("unknown");
   });
+
+  it("with nothing serving, reads the node the run left as primary, as its rows are on disk", () => {
+    const nothingRuns = switchedOver({ running: false, vip: false }, { running: false });
+    const r = checkLostWrites(acked, nothingRuns, "node2");
+    expect(r).toMatchObject({ verdict: "ok" });
+    expect(r.detail).toContain("on node2 (not running: its rows on disk)");
+    const missing = switchedOver({ running: false, vip: false, writes: new Set(["w1"]) });
+    expect(checkLostWrites(acked, missing, "node2").detail).toContain("missing on node2: w2");
+  });
 });
 
 describe("no split-brain", () => {
@@ -168,6 +178,46 @@ describe("termination", () => {
   it("a refusal at pre-flight is ok: it changed nothing", () => {
     const r = checkTermination(end("aborted", { refusedAtPreflight: true }), { nodes: [] });
     expect(r.verdict).toBe("ok");
+  });
+
+  it("aborted with nothing serving is ok when a fault outlasted the plan's retries, not with two primaries", () => {
+    const why = "a freeze of 21000 ms outlasted the plan's retry budget (20000 ms)";
+    const nothing = switchedOver({ running: false, vip: false });
+    const r = checkTermination(end("aborted", { outlasted: why }), nothing);
+    expect(r).toMatchObject({ verdict: "ok", detail: expect.stringContaining(why) });
+    const two = switchedOver({}, { primary: true });
+    expect(checkTermination(end("aborted", { outlasted: why }), two).verdict).toBe("violated");
+    expect(checkTermination(end("done", { outlasted: why }), nothing).verdict).toBe("violated");
+  });
+});
+
+describe("liveness", () => {
+  const run = (over: Partial<LivenessEnd>): LivenessEnd => ({
+    status: "done",
+    lastStep: "confirmStreamingAtEnd",
+    failure: null,
+    faultFree: true,
+    ...over,
+  });
+
+  it("a run with no fault that ends done is ok", () => {
+    expect(checkLiveness(run({}))).toMatchObject({ kind: "liveness", verdict: "ok" });
+  });
+
+  it("a run with no fault that gives up is a violation, with why it gave up", () => {
+    const failure = { step: "confirmPrimaryStopped", reason: "node1 did not shut down cleanly" };
+    const r = checkLiveness(
+      run({ status: "aborted", lastStep: "verifyWriteOnOldPrimary", failure }),
+    );
+    expect(r.verdict).toBe("violated");
+    expect(r.detail).toBe(
+      "no fault landed, yet the run ended aborted after verifyWriteOnOldPrimary (confirmPrimaryStopped: node1 did not shut down cleanly)",
+    );
+    expect(checkLiveness(run({ status: "stuck" })).verdict).toBe("violated");
+  });
+
+  it("a run struck by a fault may give up", () => {
+    expect(checkLiveness(run({ status: "aborted", faultFree: false })).verdict).toBe("ok");
   });
 });
 

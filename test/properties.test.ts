@@ -1,8 +1,11 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { runSimulate } from "../cli/simulate.ts";
 import type { PlanSpec } from "../plan/spec.ts";
 import { verifiedPlan } from "../plan/verified.ts";
-import { simulate } from "../verify/property-run.ts";
+import { criticalWindow } from "../verify/critical-window.ts";
+import { type SimulateReport, simulate } from "../verify/property-run.ts";
 import { runScenario } from "../verify/scenario.ts";
+import { FAULT_KINDS } from "../verify/sim-faults.ts";
 
 /**
  * The safety properties, checked on thousands of simulated switchovers with faults injected at
@@ -11,6 +14,19 @@ import { runScenario } from "../verify/scenario.ts";
  */
 const VERIFIED_RUNS = 10_000;
 const PG_CTL_RUNS = 1000;
+const NO_VIOLATION = { lostWrite: 0, splitBrain: 0, stuck: 0, liveness: 0 };
+
+/**
+ * Each (step, kind of fault) of the critical window must have struck at least this many of the
+ * scenarios: a fault that exposes a bug at that point in one strike out of ten is then seen
+ * with probability 1 - 0.9^30 ≈ 96% (one out of five: 99.9%).
+ */
+const STRUCK_AT_LEAST = 30;
+
+/** The 10,000 scenarios, run once for the tests that read them. */
+let verifiedRun: Promise<SimulateReport> | undefined;
+const verifiedReport = () =>
+  (verifiedRun ??= simulate({ plan: "verified", runs: VERIFIED_RUNS, seed: 1 }));
 
 /** The verified plan with one step's input changed: a mutant the suite must kill. */
 function withInput(step: string, change: Record<string, unknown>): PlanSpec {
@@ -27,19 +43,33 @@ function withInput(step: string, change: Record<string, unknown>): PlanSpec {
 
 describe("the verified plan", () => {
   it(`loses no acknowledged write, never has two primaries and always ends, over ${VERIFIED_RUNS} scenarios`, async () => {
-    const r = await simulate({ plan: "verified", runs: VERIFIED_RUNS, seed: 1 });
+    const r = await verifiedReport();
     expect(r.runs).toBe(VERIFIED_RUNS);
-    expect(r.byKind).toEqual({ lostWrite: 0, splitBrain: 0, stuck: 0 });
+    expect(r.byKind).toEqual(NO_VIOLATION);
     expect(r.unknown).toBe(0);
     expect(r.counterexample).toBeNull();
-    // The faults did bite: some runs had to roll back or stop.
+    // The faults did bite: most strike the switchover itself, where the plan rolls back or
+    // stops; yet a good share of the runs ride their faults out and end done.
     expect(r.outcomes.aborted).toBeGreaterThan(0);
-    expect(r.outcomes.done).toBeGreaterThan(r.outcomes.aborted);
+    expect(r.outcomes.done).toBeGreaterThan(VERIFIED_RUNS / 4);
+  }, 600_000);
+
+  it(`is struck where safety is decided: every fault kind in every step of the critical window, in at least ${STRUCK_AT_LEAST} scenarios`, async () => {
+    const c = (await verifiedReport()).coverage;
+    expect(c.window).toEqual(criticalWindow(verifiedPlan).steps);
+    const pairs = c.window.flatMap((step) =>
+      FAULT_KINDS.map((kind) => `${step} ${kind}: ${c.byStep[step]?.[kind] ?? 0}`),
+    );
+    const under = pairs.filter((p) => Number(p.split(": ")[1]) < STRUCK_AT_LEAST);
+    expect(under).toEqual([]);
+    // Most scenarios are struck, and most faults land in the window.
+    expect(c.struck / VERIFIED_RUNS).toBeGreaterThan(0.8);
+    expect(c.strikesInWindow / c.strikes).toBeGreaterThan(0.7);
   }, 600_000);
 
   it(`holds too on pg_ctl hosts, where nothing starts a server by itself, over ${PG_CTL_RUNS} scenarios`, async () => {
     const r = await simulate({ plan: "verified", runs: PG_CTL_RUNS, seed: 1, hosts: "pg_ctl" });
-    expect(r.byKind).toEqual({ lostWrite: 0, splitBrain: 0, stuck: 0 });
+    expect(r.byKind).toEqual(NO_VIOLATION);
     expect(r.unknown).toBe(0);
   }, 300_000);
 
@@ -51,7 +81,7 @@ describe("the verified plan", () => {
         {
           kind: "reboot",
           node: "primary",
-          at: { step: "promoteStandby", delayMs: 0 },
+          at: { step: "promoteStandby", fraction: 0 },
           downMs: 500,
         },
       ],
@@ -71,7 +101,7 @@ describe("the verified plan", () => {
       const r = await runScenario({
         plan: "verified",
         seed: 7,
-        faults: [{ kind: "operatorDies", at: { step, delayMs: 10 }, downMs: 1500 }],
+        faults: [{ kind: "operatorDies", at: { step, fraction: 0.2 }, downMs: 1500 }],
         ratePerSec: 50,
         directShare: 0.2,
         dirty: 2000,
@@ -92,7 +122,7 @@ describe("the verified plan", () => {
         {
           kind: "partition",
           between: "nodes",
-          at: { step: "stopPrimary", delayMs: 0 },
+          at: { step: "stopPrimary", fraction: 0 },
           forMs: 4000,
         },
       ],
@@ -109,14 +139,25 @@ describe("the verified plan", () => {
 describe("the classic runbook (seed plan)", () => {
   it("on stock Debian runs two primaries without any fault: the old primary's upgrade starts it again", async () => {
     const r = await simulate({ plan: "seed", runs: 100, seed: 1 });
-    expect(r.byKind.splitBrain).toBeGreaterThan(0);
-    const c = r.counterexample;
-    expect(c?.faults).toEqual([]);
-    expect(c?.violations).toContainEqual({
+    // Every scenario in which no fault landed is one of them.
+    const unstruck = r.runs - r.coverage.struck;
+    expect(unstruck).toBeGreaterThan(0);
+    expect(r.byKind.splitBrain).toBeGreaterThanOrEqual(unstruck);
+    const c = await runScenario({
+      plan: "seed",
+      seed: 1,
+      faults: [],
+      ratePerSec: 30,
+      directShare: 0,
+      dirty: 1000,
+    });
+    expect(c.struck).toEqual([]);
+    expect(c.checks).toContainEqual({
       kind: "splitBrain",
+      verdict: "violated",
       detail: expect.stringMatching(/node1 and node2 both accepted writes/),
     });
-    const trace = c?.trace ?? [];
+    const trace = c.trace;
     const upgrade = trace.findIndex((line) => line.endsWith("step upgradeOldPrimary"));
     const started = trace.findIndex((line) =>
       line.includes("the package scripts started node1 again (not fenced), as a primary"),
@@ -178,3 +219,44 @@ describe("a verified plan with a gate removed", () => {
     );
   }, 300_000);
 });
+
+describe("a verified plan that always gives up", () => {
+  it("is caught by liveness, through the CLI: stopping the primary with `immediate` rolls back every run", async () => {
+    const immediate = withInput("stopPrimary", { mode: "immediate" });
+    const json = await simulateCommand(["--runs", "300", "--seed", "1", "--json"], immediate);
+    expect(json.exit).toBe(1);
+    const r = JSON.parse(json.stdout) as SimulateReport;
+    expect(r.outcomes.done).toBe(0);
+    // Safe every time: it only ever rolls back. But with no fault at all it gave up too.
+    expect(r.byKind).toMatchObject({ lostWrite: 0, splitBrain: 0, stuck: 0 });
+    expect(r.byKind.liveness).toBe(r.runs - r.coverage.struck);
+    expect(r.byKind.liveness).toBeGreaterThan(0);
+    expect(r.counterexample?.faults).toEqual([]);
+    expect(r.counterexample?.violations).toContainEqual({
+      kind: "liveness",
+      detail: expect.stringMatching(
+        /no fault landed, yet the run ended aborted .*confirmPrimaryStopped: node1 did not shut down cleanly/,
+      ),
+    });
+    const text = await simulateCommand(["--runs", "100", "--seed", "1"], immediate);
+    expect(text.exit).toBe(1);
+    expect(text.stdout).toMatch(/violations: \d+ \(.*liveness [1-9]\d*\)/);
+    expect(text.stdout).toContain("  liveness: no fault landed, yet the run ended aborted");
+    expect(text.stdout).toContain("verdict: violated");
+  });
+});
+
+/** `switchover simulate` on a variant of the plan, in this process: its exit code and stdout. */
+async function simulateCommand(argv: string[], variant: PlanSpec) {
+  const out: string[] = [];
+  const write = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
+    out.push(String(chunk));
+    return true;
+  });
+  try {
+    const exit = await runSimulate(argv, variant);
+    return { exit, stdout: out.join("") };
+  } finally {
+    write.mockRestore();
+  }
+}

@@ -66,7 +66,7 @@ describe("event sourcing", () => {
   });
 
   it("the same seeded scenario replays exactly", async () => {
-    const cut = { step: "stopPrimary", delayMs: 3 };
+    const cut = { step: "stopPrimary", fraction: 0.1 };
     const scenario: Scenario = {
       ...{ plan: "verified", seed: 7, ratePerSec: 40, directShare: 0.1, dirty: 800 },
       faults: [{ kind: "partition", between: "nodes", at: cut, forMs: 400 }],

@@ -4,8 +4,9 @@ import { PLANS, type PlanName } from "../plan/plans.ts";
 import type { PlanSpec } from "../plan/spec.ts";
 import type { HostKind } from "../sim/model.ts";
 import type { CheckKind } from "./checkers/verdict.ts";
-import { runScenario, type Scenario, type ScenarioResult } from "./scenario.ts";
-import { describeFault, faultArbitrary } from "./sim-nemesis.ts";
+import { type Coverage, coverageTally } from "./coverage.ts";
+import { runScenario, type Scenario, type ScenarioResult, stepProfile } from "./scenario.ts";
+import { describeSimFault, faultsArbitrary } from "./sim-faults.ts";
 
 export function scenarioArbitrary(
   plan: PlanName,
@@ -16,7 +17,7 @@ export function scenarioArbitrary(
     plan: fc.constant(plan),
     hosts: fc.constant(hosts),
     seed: fc.integer({ min: 0, max: 0x7fffffff }),
-    faults: fc.array(faultArbitrary(spec), { minLength: 0, maxLength: 2 }),
+    faults: faultsArbitrary(spec),
     ratePerSec: fc.integer({ min: 10, max: 60 }),
     directShare: fc.constantFrom(0, 0.1, 0.3),
     dirty: fc.integer({ min: 0, max: 5000 }),
@@ -43,6 +44,8 @@ export interface SimulateReport {
   unknown: number;
   byKind: Record<CheckKind, number>;
   outcomes: { done: number; aborted: number; stuck: number };
+  /** Where the faults landed. */
+  coverage: Coverage;
   scenariosPerSecond: number;
   counterexample: Counterexample | null;
 }
@@ -67,7 +70,7 @@ export interface SimulateOptions {
  */
 const CONCURRENCY = 16;
 
-async function inPool<T>(
+export async function inPool<T>(
   items: readonly T[],
   width: number,
   work: (item: T) => Promise<void>,
@@ -86,7 +89,8 @@ async function inPool<T>(
 export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
   const hosts = o.hosts ?? "debian";
   const arb = scenarioArbitrary(o.plan, o.spec, hosts);
-  const byKind: Record<CheckKind, number> = { lostWrite: 0, splitBrain: 0, stuck: 0 };
+  const byKind: Record<CheckKind, number> = { lostWrite: 0, splitBrain: 0, stuck: 0, liveness: 0 };
+  const coverage = coverageTally(o.spec ?? PLANS[o.plan]);
   const outcomes = { done: 0, aborted: 0, stuck: 0 };
   let violations = 0;
   let unknown = 0;
@@ -98,12 +102,17 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
     if (r.verdict === "violated") violations++;
     if (r.verdict === "unknown") unknown++;
     for (const c of r.checks) if (c.verdict === "violated") byKind[c.kind]++;
+    coverage.add(r);
     o.onProgress?.(count, violations);
   };
   if (o.path) {
-    // Replaying one counterexample: fast-check finds it by its path.
+    // Replaying one counterexample: fast-check finds it by its path. A property that holds
+    // lets fast-check go on to the values after it: only the first is the counterexample.
+    let replayed = false;
     const replay = await fc.check(
       fc.asyncProperty(arb, async (s) => {
+        if (replayed) return true;
+        replayed = true;
         tally(await runScenario(s, o.spec));
         return true;
       }),
@@ -131,6 +140,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulateReport> {
     unknown,
     byKind,
     outcomes,
+    coverage: coverage.result(),
     scenariosPerSecond: Math.round(count / seconds),
     counterexample,
   };
@@ -146,8 +156,11 @@ export class ReplayPathError extends UsageError {
   }
 }
 
-/** The counterexample shown is of the worst kind found: a lost write tells more than a hang. */
-const SEVERITY: CheckKind[] = ["lostWrite", "splitBrain", "stuck"];
+/**
+ * The counterexample shown is of the worst kind found: a lost write tells more than a hang,
+ * a hang more than a plan that gives up with nothing wrong.
+ */
+const SEVERITY: CheckKind[] = ["lostWrite", "splitBrain", "stuck", "liveness"];
 
 async function shrink(
   o: SimulateOptions,
@@ -165,13 +178,17 @@ async function shrink(
   );
   if (!details.failed || !details.counterexample) return null;
   const [scenario] = details.counterexample;
-  const result = await runScenario(scenario, o.spec);
+  const spec = o.spec ?? PLANS[o.plan];
+  const [result, profile] = await Promise.all([
+    runScenario(scenario, spec),
+    stepProfile(spec, scenario.hosts ?? "debian"),
+  ]);
   return {
     seed: details.seed,
     path: details.counterexamplePath ?? "",
     shrinks: details.numShrinks,
     scenario,
-    faults: scenario.faults.map(describeFault),
+    faults: scenario.faults.map((f) => describeSimFault(f, profile)),
     violations: result.checks
       .filter((c) => c.verdict !== "ok")
       .map((c) => ({ kind: c.kind, detail: c.detail })),

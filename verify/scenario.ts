@@ -1,23 +1,30 @@
 import { SimClock } from "../core/clock.ts";
 import { seededRng } from "../core/rng.ts";
 import { simTimeouts } from "../core/timeouts.ts";
-import { MemoryJournal, type StepRecord, stepsFromJournal } from "../plan/journal.ts";
+import {
+  type JournalEntry,
+  MemoryJournal,
+  type StepRecord,
+  stepsFromJournal,
+} from "../plan/journal.ts";
 import { PLANS, type PlanName } from "../plan/plans.ts";
 import type { PlanSpec } from "../plan/spec.ts";
-import { drive } from "../run/driver.ts";
+import { combined, drive, type RunNemesis } from "../run/driver.ts";
 import { simulatedCluster } from "../run/simulated-cluster.ts";
 import type { HostKind } from "../sim/model.ts";
 import { narrate } from "../sim/narrate.ts";
 import type { Topology } from "../sim/world.ts";
 import { type CheckResult, overall, type Verdict } from "./checkers/verdict.ts";
 import { judge } from "./judge.ts";
-import { type Fault, WorldNemesis } from "./sim-nemesis.ts";
+import { type FaultKind, faultMs, type SimFault, type StepProfile } from "./sim-faults.ts";
+import { type Strike, WorldNemesis } from "./sim-nemesis.ts";
+import { measureProfile } from "./step-profile.ts";
 
 export interface Scenario {
   plan: PlanName;
   /** Seeds the workload's choices; the faults are data of their own. */
   seed: number;
-  faults: Fault[];
+  faults: SimFault[];
   ratePerSec: number;
   directShare: number;
   /** Pages dirty on the primary when the run starts. */
@@ -35,6 +42,8 @@ export interface ScenarioResult {
   indeterminate: number;
   outageMs: number;
   steps: StepRecord[];
+  /** The faults that landed, where (not the ones dropped, or that changed nothing). */
+  struck: Array<{ step: string; kind: FaultKind }>;
   /** What happened, in order, for a person to read. */
   trace: string[];
 }
@@ -44,11 +53,50 @@ export const TIME_BOUND_MS = 60_000;
 const SETTLE_MS = 2000;
 const TARGET_VERSION = "15.20";
 
-/** Runs one scenario on its plan, or on `spec` (a variant of it, e.g. with a gate removed). */
+/**
+ * Runs one scenario on its plan, or on `spec` (a variant of it, e.g. with a gate removed);
+ * `extra` strikes beside the scenario's faults (a mutant's lying executor).
+ */
 export async function runScenario(
   s: Scenario,
   spec: PlanSpec = PLANS[s.plan],
+  extra?: RunNemesis,
 ): Promise<ScenarioResult> {
+  const profile = s.faults.length > 0 ? await stepProfile(spec, s.hosts ?? "debian") : {};
+  return (await runOnce(s, spec, profile, extra)).result;
+}
+
+const profiles = new WeakMap<PlanSpec, Map<HostKind, Promise<StepProfile>>>();
+
+/**
+ * What each step of `spec` takes on these hosts in the simulator (step-profile.ts), measured
+ * once per plan and host kind: fixed pilot runs, so every scenario places its faults alike.
+ */
+export function stepProfile(spec: PlanSpec, hosts: HostKind): Promise<StepProfile> {
+  const byHosts = profiles.get(spec) ?? new Map<HostKind, Promise<StepProfile>>();
+  profiles.set(spec, byHosts);
+  let p = byHosts.get(hosts);
+  if (!p) {
+    const pilot = { plan: spec.id, hosts, ratePerSec: 30, directShare: 0.1, dirty: 1000 };
+    p = measureProfile(spec, async (faults, seed) => {
+      // A pilot's faults are each the first command of a step: no profile needed to place them.
+      const { journal } = await runOnce({ ...pilot, faults, seed }, spec, {});
+      return journal;
+    });
+    byHosts.set(hosts, p);
+  }
+  return p;
+}
+
+/** The latencies' own stream of the seed: a change to the workload's draws leaves them alone. */
+const LATENCY_STREAM = 0x9e3779b9;
+
+async function runOnce(
+  s: Scenario,
+  spec: PlanSpec,
+  profile: StepProfile,
+  extra?: RunNemesis,
+): Promise<{ result: ScenarioResult; journal: readonly JournalEntry[] }> {
   const topology: Topology = {
     primary: "node1",
     standby: "node2",
@@ -60,6 +108,7 @@ export async function runScenario(
   const cluster = simulatedCluster(clock, {
     topology,
     rng: seededRng(s.seed),
+    latencies: seededRng(s.seed ^ LATENCY_STREAM),
     ratePerSec: s.ratePerSec,
     directShare: s.directShare,
   });
@@ -72,6 +121,7 @@ export async function runScenario(
     if (line) note(line, e.t);
   });
   const roles = { primary: topology.primary, standby: topology.standby };
+  const faults = new WorldNemesis(cluster.world, roles, spec, s.faults, profile, note);
   const record = await drive({
     spec,
     input: {
@@ -83,7 +133,7 @@ export async function runScenario(
     },
     journal,
     world: cluster,
-    nemesis: new WorldNemesis(cluster.world, roles, spec, s.faults, note),
+    nemesis: extra ? combined(faults, extra) : faults,
     onStep: (step) => note(`step ${step}`),
     boundMs: TIME_BOUND_MS,
     settleMs: SETTLE_MS,
@@ -91,8 +141,11 @@ export async function runScenario(
   const status = record.status === "interrupted" ? "stuck" : record.status;
   const failure = record.context?.failure;
   note(`ended ${status}${failure ? ` (${failure.step}: ${failure.reason})` : ""}`, record.planMs);
-  const checks = judge(record, TARGET_VERSION);
-  return {
+  const checks = judge(record, TARGET_VERSION, {
+    faultFree: faults.struck.length === 0,
+    outlasted: outlasting(faults.struck),
+  });
+  const result: ScenarioResult = {
     status,
     verdict: overall(checks),
     checks,
@@ -101,9 +154,23 @@ export async function runScenario(
     indeterminate: record.history.count("info"),
     outageMs: record.history.largestGapMs(),
     steps: stepsFromJournal(journal.entries()),
+    struck: faults.struck.map(({ step, kind }) => ({ step, kind })),
     // In time order: what the hosts did while the cluster settled comes after the end.
     trace: lines
       .sort((a, b) => a.t - b.t)
       .map(({ t, line }) => `${String(Math.round(t)).padStart(6)} ms  ${line}`),
   };
+  return { result, journal: journal.entries() };
+}
+
+/** Faults that keep a node or a link away longer than the plan retries: it must give up. */
+const OUTLASTING: readonly FaultKind[] = ["freeze", "partition", "reboot"];
+
+/** Says which landed fault outlasted the plan's retry budget, if one did. */
+function outlasting(struck: readonly Strike[]): string | null {
+  const budget = simTimeouts.persist;
+  const long = struck.find((s) => OUTLASTING.includes(s.kind) && faultMs(s.fault) > budget);
+  return long
+    ? `a ${long.kind} of ${faultMs(long.fault)} ms outlasted the plan's retry budget (${budget} ms)`
+    : null;
 }

@@ -1,77 +1,30 @@
-import fc from "fast-check";
 import type { CallOptions, Executor, NodeName } from "../core/executor.ts";
 import { branchesOf, FINAL_STATES, type PlanSpec } from "../plan/spec.ts";
 import type { Operator, RunNemesis } from "../run/driver.ts";
 import { reboot } from "../sim/host.ts";
 import { CLIENT, type World } from "../sim/world.ts";
+import {
+  COMMAND_FAULTS,
+  commandIndex,
+  describeFaultAt,
+  describeSimFault,
+  type FaultKind,
+  type FaultOf,
+  type Role,
+  type SimFault,
+  type StepProfile,
+} from "./sim-faults.ts";
 
-/**
- * Faults, each aimed at a step of the plan: it strikes `delayMs` after the plan enters `step`.
- * `primary` and `standby` name the roles the nodes had when the run started.
- */
-export type Role = "primary" | "standby";
+export type { Role } from "./sim-faults.ts";
+
+/** When a lab fault strikes: `delayMs` after the plan enters `step` (verify/lab-nemesis.ts). */
 export interface Trigger {
   step: string;
   delayMs: number;
 }
 
-export type Fault =
-  | { kind: "crash"; node: Role; at: Trigger }
-  | { kind: "freeze"; node: Role; at: Trigger; forMs: number }
-  | {
-      kind: "partition";
-      between: "nodes" | "client-primary" | "client-standby";
-      at: Trigger;
-      forMs: number;
-    }
-  | { kind: "slowReplication"; at: Trigger; forMs: number; lagMs: number }
-  | { kind: "commandFails"; at: Trigger }
-  | { kind: "commandHangs"; at: Trigger }
-  | { kind: "operatorDies"; at: Trigger; downMs: number }
-  /** The node's host reboots (sim/host.ts): its server stops, the VIP goes, it boots `downMs` later. */
-  | { kind: "reboot"; node: Role; at: Trigger; downMs: number };
-
-export function faultArbitrary(spec: PlanSpec): fc.Arbitrary<Fault> {
-  const at = fc.record({
-    step: fc.constantFrom(...Object.keys(spec.steps)),
-    delayMs: fc.integer({ min: 0, max: 400 }),
-  });
-  const node = fc.constantFrom<Role>("primary", "standby");
-  const forMs = fc.integer({ min: 50, max: 6000 });
-  return fc.oneof(
-    fc.record({ kind: fc.constant("crash" as const), node, at }),
-    fc.record({ kind: fc.constant("freeze" as const), node, at, forMs }),
-    fc.record({
-      kind: fc.constant("partition" as const),
-      between: fc.constantFrom(
-        "nodes" as const,
-        "client-primary" as const,
-        "client-standby" as const,
-      ),
-      at,
-      forMs,
-    }),
-    fc.record({
-      kind: fc.constant("slowReplication" as const),
-      at,
-      forMs,
-      lagMs: fc.integer({ min: 50, max: 3000 }),
-    }),
-    fc.record({ kind: fc.constant("commandFails" as const), at }),
-    fc.record({ kind: fc.constant("commandHangs" as const), at }),
-    fc.record({
-      kind: fc.constant("operatorDies" as const),
-      at,
-      downMs: fc.integer({ min: 0, max: 5000 }),
-    }),
-    fc.record({
-      kind: fc.constant("reboot" as const),
-      node,
-      at,
-      downMs: fc.integer({ min: 200, max: 5000 }),
-    }),
-  );
-}
+/** The fault vocabulary aimed by a delay in ms: the lab's (the simulator's is `SimFault`). */
+export type Fault = FaultOf<Trigger>;
 
 /**
  * The step whose success ends the run, when it does not retry: a fault striking there lands
@@ -98,36 +51,38 @@ export function leadsOnlyTo(
 
 export function describeFault(f: Fault): string {
   const when = `${f.at.delayMs} ms into ${f.at.step}`;
-  switch (f.kind) {
-    case "crash":
-      return `the ${f.node} crashes (immediate stop) ${when}`;
-    case "freeze":
-      return `the ${f.node}'s host freezes for ${f.forMs} ms ${when}`;
-    case "partition":
-      return `the network between ${f.between.replace("-", " and ")} is cut for ${f.forMs} ms ${when}`;
-    case "slowReplication":
-      return `replication slows to ${f.lagMs} ms of lag for ${f.forMs} ms ${when}`;
-    case "commandFails":
-      return `the next command fails ${when}`;
-    case "commandHangs":
-      return `the next command hangs ${when}`;
-    case "operatorDies":
-      return `the operator's process dies ${when}, resumed from its journal ${f.downMs} ms later`;
-    case "reboot":
-      return `the ${f.node}'s host reboots ${when}, down for ${f.downMs} ms`;
-  }
+  if (f.kind === "commandFails") return `the next command fails ${when}`;
+  if (f.kind === "commandHangs") return `the next command hangs ${when}`;
+  return describeFaultAt(f, when);
 }
+
+/** A fault that landed: it changed something, in this step, at this time. */
+export interface Strike {
+  t: number;
+  step: string;
+  kind: FaultKind;
+  fault: SimFault;
+}
+
+/** Expected of a step the profile does not know: one command, a few ms. */
+const UNKNOWN_STEP = { ms: 10, calls: 1 };
 
 /**
  * Strikes faults on the simulated cluster as the plan enters the steps they are aimed at, and
- * heals them when their time is up: the world's faults, a step's command failing or hanging,
- * and the operator's process dying (resumed from its journal later).
+ * heals them when their time is up: the world's faults `fraction` of the step's expected
+ * duration in, a step's k-th command failing, hanging or losing its reply, and the operator's
+ * process dying (resumed from its journal later). `struck` lists what landed: not a fault
+ * dropped because the run was over or in its closing step, nor one that changed nothing (a
+ * crash of a stopped server, a command fault aimed past the step's last command).
  */
 export class WorldNemesis implements RunNemesis {
+  readonly struck: Strike[] = [];
   /** `atEnd`: healed because the run is over, not because the fault's time is up. */
   private readonly heals = new Map<string, (atEnd: boolean) => void>();
-  private readonly commands = new CommandFaults();
-  private readonly pending: Fault[];
+  private readonly commands = new CommandFaults(() => this.commandHit());
+  private readonly pending: SimFault[];
+  /** The command fault armed for this step's k-th command. */
+  private armed: SimFault | null = null;
   private step = "";
   private over = false;
 
@@ -135,7 +90,9 @@ export class WorldNemesis implements RunNemesis {
     private readonly world: World,
     private readonly roles: Record<Role, NodeName>,
     private readonly spec: PlanSpec,
-    faults: readonly Fault[],
+    faults: readonly SimFault[],
+    /** What each step is expected to take, which places the faults within it. */
+    private readonly profile: StepProfile = {},
     /** Says what struck, for the scenario's trace. */
     private readonly note: (line: string) => void = () => {},
   ) {
@@ -148,72 +105,113 @@ export class WorldNemesis implements RunNemesis {
 
   onStep(step: string, operator: Operator): void {
     this.step = step;
+    // Aimed past the last command of the step before: it never came, nothing struck.
+    this.disarm();
+    const expected = this.profile[step] ?? UNKNOWN_STEP;
     for (const f of this.pending.filter((f) => f.at.step === step)) {
       this.pending.splice(this.pending.indexOf(f), 1);
-      this.world.clock.setTimeout(() => this.strike(f, operator), f.at.delayMs);
+      if (!COMMAND_FAULTS.includes(f.kind)) {
+        this.world.clock.setTimeout(() => this.strike(f, operator), f.at.fraction * expected.ms);
+        continue;
+      }
+      if (this.over || closingStep(this.spec, step)) continue;
+      this.armed = f;
+      const kind =
+        f.kind === "commandFails" ? "fails" : f.kind === "commandHangs" ? "hangs" : "lost";
+      this.commands.arm(kind, commandIndex(f.at.fraction, expected.calls));
     }
   }
 
   heal(): void {
     this.over = true;
+    this.armed = null;
+    this.commands.arm(null);
     this.healAll();
   }
 
-  private strike(f: Fault, operator: Operator): void {
+  private disarm(): void {
+    if (this.armed) this.noEffect(this.armed, "the step sent fewer commands");
+    this.armed = null;
+    this.commands.arm(null);
+  }
+
+  /** Struck, but changed nothing: in the trace, not among the strikes. */
+  private noEffect(f: SimFault, why: string): void {
+    this.note(`FAULT: ${describeSimFault(f, this.profile)}: no effect, ${why}`);
+  }
+
+  private commandHit(): void {
+    const f = this.armed;
+    this.armed = null;
+    if (f) this.landed(f);
+  }
+
+  private landed(f: SimFault): void {
+    this.struck.push({ t: this.world.clock.now(), step: this.step, kind: f.kind, fault: f });
+    this.note(`FAULT: ${describeSimFault(f, this.profile)}`);
+  }
+
+  private strike(f: SimFault, operator: Operator): void {
     if (this.over || closingStep(this.spec, this.step)) return;
-    this.note(`FAULT: ${describeFault(f)}`);
-    if (f.kind === "commandFails" || f.kind === "commandHangs")
-      return this.commands.arm(f.kind === "commandFails" ? "fails" : "hangs");
-    if (f.kind !== "operatorDies") return this.strikeWorld(f);
+    if (f.kind !== "operatorDies") {
+      if (this.strikeWorld(f)) this.landed(f);
+      else this.noEffect(f, "it was so already");
+      return;
+    }
     // A dead operator cannot die again: one death, one resume, never two live processes.
-    if (!operator.dies()) return this.note("the operator's process is already down: no effect");
+    if (!operator.dies()) return this.noEffect(f, "the operator's process is already down");
+    this.landed(f);
     this.world.clock.setTimeout(() => {
       const at = operator.resumes();
       if (at) this.note(`resumed from the journal at ${at}`);
     }, f.downMs);
   }
 
-  private strikeWorld(f: Fault): void {
+  /** Strikes a fault of the world; false if it would change nothing (already so). */
+  private strikeWorld(f: SimFault): boolean {
     const w = this.world;
     switch (f.kind) {
       case "crash": {
         const node = this.roles[f.node];
-        if (w.node(node).process !== "stopped") w.emit({ type: "stopped", node, clean: false });
-        return;
+        if (w.node(node).process === "stopped") return false;
+        w.emit({ type: "stopped", node, clean: false });
+        return true;
       }
       case "freeze": {
         const node = this.roles[f.node];
-        if (w.node(node).frozen) return;
+        if (w.node(node).frozen) return false;
         w.emit({ type: "frozen", node, frozen: true });
-        return this.healLater(f.forMs, `freeze:${node}`, () =>
+        this.healLater(f.forMs, `freeze:${node}`, () =>
           w.emit({ type: "frozen", node, frozen: false }),
         );
+        return true;
       }
       case "partition": {
         const [a, b] = this.ends(f.between);
-        if (!w.connected(a, b)) return;
+        if (!w.connected(a, b)) return false;
         w.emit({ type: "link", a, b, up: false });
-        return this.healLater(f.forMs, `link:${a}|${b}`, () =>
-          w.emit({ type: "link", a, b, up: true }),
-        );
+        this.healLater(f.forMs, `link:${a}|${b}`, () => w.emit({ type: "link", a, b, up: true }));
+        return true;
       }
       case "reboot": {
         const node = this.roles[f.node];
-        if (!w.node(node).hostUp) return this.note(`${node}'s host is already down: no effect`);
+        if (!w.node(node).hostUp) return false;
         const host = reboot(w, node);
-        return this.healLater(f.downMs, `reboot:${node}`, (atEnd) => host.boot(atEnd));
+        this.healLater(f.downMs, `reboot:${node}`, (atEnd) => host.boot(atEnd));
+        return true;
       }
       case "slowReplication": {
         // One at a time: a second one would heal back to the first one's lag, for good.
-        if (this.heals.has("lag")) return;
+        if (this.heals.has("lag")) return false;
         const { receiveLagMs, replayLagMs } = w.state;
         w.emit({ type: "replicationLag", receiveLagMs: f.lagMs, replayLagMs: f.lagMs / 4 });
-        return this.healLater(f.forMs, "lag", () =>
+        this.healLater(f.forMs, "lag", () =>
           w.emit({ type: "replicationLag", receiveLagMs, replayLagMs }),
         );
+        return true;
       }
       default:
-        return;
+        return false;
     }
   }
 
@@ -241,15 +239,21 @@ export class WorldNemesis implements RunNemesis {
 }
 
 /**
- * An executor wrapper that makes the next call fail, or hang until the caller's deadline:
- * the "a step's command fails or times out" faults.
+ * An executor wrapper that makes a call fail, hang until the caller's deadline, or run on its
+ * host and lose its reply (the caller waits until its deadline): the "a step's command fails
+ * or times out" faults. Armed, it lets `skip` calls through first (the k-th command of a step).
  */
 export class CommandFaults {
-  private pending: "fails" | "hangs" | null = null;
+  private pending: "fails" | "hangs" | "lost" | null = null;
+  private skip = 0;
 
-  /** Arms the next call's fault; null disarms (the run is over). */
-  arm(kind: "fails" | "hangs" | null): void {
+  /** `onHit` hears of each call a fault hits. */
+  constructor(private readonly onHit: () => void = () => {}) {}
+
+  /** Arms a fault for the call after the next `skip` ones; null disarms (the run is over). */
+  arm(kind: "fails" | "hangs" | "lost" | null, skip = 0): void {
     this.pending = kind;
+    this.skip = skip;
   }
 
   wrap(inner: Executor): Executor {
@@ -260,9 +264,16 @@ export class CommandFaults {
       wrapped[op] = (...args: unknown[]) => {
         const fault = this.pending;
         if (fault === null) return fn.apply(inner, args);
+        if (this.skip > 0) {
+          this.skip--;
+          return fn.apply(inner, args);
+        }
         this.pending = null;
+        this.onHit();
         if (fault === "fails")
           return Promise.resolve({ ok: false, reason: `injected: ${op} failed` });
+        // The host runs it to its end; only the answer never comes back.
+        if (fault === "lost") fn.apply(inner, args).catch(() => {});
         const signal = args.find(
           (a): a is CallOptions => typeof a === "object" && a !== null && "signal" in a,
         )?.signal;

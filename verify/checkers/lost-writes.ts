@@ -5,11 +5,21 @@ import { type CheckResult, guarded } from "./verdict.ts";
 /**
  * No lost write: every acknowledged write is on the final primary, and on the final standby
  * once it has caught up. Indeterminate writes (`info`) may or may not be there: not checked.
+ * When no node serves, `leftServing` is the node the run's journal leaves as the primary: its
+ * rows are checked as they are on disk. Only the simulator's view holds a stopped node's rows.
  */
-export function checkLostWrites(ops: readonly ClientOp[], final: ClusterView): CheckResult {
+export function checkLostWrites(
+  ops: readonly ClientOp[],
+  final: ClusterView,
+  leftServing?: string,
+): CheckResult {
   return guarded("lostWrite", () => {
     const primaries = final.nodes.filter((n) => n.running && n.primary);
-    const primary = primaries.length === 1 ? primaries[0] : final.nodes.find((n) => n.vip);
+    const primary =
+      primaries.length === 1
+        ? primaries[0]
+        : (final.nodes.find((n) => n.vip) ??
+          (primaries.length === 0 ? final.nodes.find((n) => n.name === leftServing) : undefined));
     if (!primary) {
       return {
         kind: "lostWrite",
@@ -24,7 +34,9 @@ export function checkLostWrites(ops: readonly ClientOp[], final: ClusterView): C
     const missingOnStandby = standby ? acked.filter((o) => !standby.writes.has(o.id)) : [];
     if (standby && missingOnStandby.length > 0)
       return lost(missingOnStandby, `${standby.name} (caught-up standby)`);
-    const where = standby ? `${primary.name} and ${standby.name}` : primary.name;
+    const where = standby
+      ? `${primary.name} and ${standby.name}`
+      : `${primary.name}${primary.running ? "" : " (not running: its rows on disk)"}`;
     return {
       kind: "lostWrite",
       verdict: "ok",

@@ -8,6 +8,11 @@ export interface RunEnd {
   targetVersion: string;
   /** The plan refused to start at pre-flight: it changed nothing, so it answers for nothing. */
   refusedAtPreflight: boolean;
+  /**
+   * Why the plan had to give up (a fault lasted longer than it retries), if it had to: then
+   * an abort may leave nothing serving, as long as no two primaries run.
+   */
+  outlasted?: string | null;
 }
 
 /**
@@ -22,6 +27,14 @@ export function checkTermination(end: RunEnd, final: ClusterView): CheckResult {
       return { kind: "stuck", verdict: "ok", detail: "refused at pre-flight: nothing was changed" };
     }
     const problem = end.status === "done" ? doneProblem(end, final) : servingProblem(final);
+    const primaries = final.nodes.filter((n) => n.running && n.primary).length;
+    if (problem && end.status === "aborted" && end.outlasted && primaries < 2) {
+      return {
+        kind: "stuck",
+        verdict: "ok",
+        detail: `ended aborted, ${problem}: ${end.outlasted}, so it had to give up`,
+      };
+    }
     if (problem) return violated(`ended ${end.status} (after ${end.lastStep}) but ${problem}`);
     return { kind: "stuck", verdict: "ok", detail: `ended ${end.status}, cluster as it claims` };
   });

@@ -1,7 +1,8 @@
 /** A checker's verdict is three-valued: `unknown` is never a pass. */
 export type Verdict = "ok" | "violated" | "unknown";
 
-export type CheckKind = "lostWrite" | "splitBrain" | "stuck";
+/** `liveness`: a simulated run in which no fault landed did not end done. */
+export type CheckKind = "lostWrite" | "splitBrain" | "stuck" | "liveness";
 
 export interface CheckResult {
   kind: CheckKind;
