@@ -14,6 +14,7 @@ Commands:
   compare    the same real faults on both plans, side by side, with an HTML report of timelines
   run        execute the plan against a pair over SSH (--inventory), or the lab (--lab)
   report     render what a run's journal says happened
+  mutants    break the verified plan every way its data allows; the suite must kill each one
 
 Exit codes: 0 ok (a run: done), 1 a safety property violated, 2 unknown, 3 usage or
 environment error, 4 a run rolled back or stopped safely (nothing lost, not upgraded),
@@ -30,6 +31,7 @@ const commands: Record<string, () => Promise<Command>> = {
   compare: async () => (await import("./compare.ts")).runCompare,
   run: async () => (await import("./run.ts")).runRun,
   report: async () => (await import("./journal-report.ts")).runReportCommand,
+  mutants: async () => (await import("./mutants.ts")).runMutantsCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
