@@ -10,7 +10,13 @@ import { defineConfig } from "vitest/config";
  */
 const needs = {
   host: ["test/commands.test.ts"],
-  lab: ["test/lab.test.ts", "test/rehearse.test.ts", "test/ssh.test.ts", "test/faults.test.ts"],
+  lab: [
+    "test/lab.test.ts",
+    "test/debian-host.test.ts",
+    "test/rehearse.test.ts",
+    "test/ssh.test.ts",
+    "test/faults.test.ts",
+  ],
   browser: ["test/compare-report.test.ts"],
 };
 

@@ -3,9 +3,9 @@ import { toStderr } from "../core/progress.ts";
 import { labDown, labStatus, labUp } from "../lab/lab.ts";
 import { labPsql, type PsqlTarget } from "../lab/psql.ts";
 import { formatStatus } from "../lab/status-table.ts";
-import { DEFAULT_SUBNET } from "../lab/topology.ts";
+import { DEFAULT_HOST_KIND, DEFAULT_SUBNET, HOST_KINDS } from "../lab/topology.ts";
 import { DEFAULT_FROM, DEFAULT_TO } from "../lab/versions.ts";
-import { parse, printHelp, splitPassThrough } from "./args.ts";
+import { choice, parse, printHelp, splitPassThrough } from "./args.ts";
 import { interruptible } from "./interrupt.ts";
 
 /** `switchover lab …`: the rehearsal lab (two PostgreSQL 15 hosts in Docker and a VIP). */
@@ -13,8 +13,11 @@ import { interruptible } from "./interrupt.ts";
 const HELP = {
   lab: `usage: switchover lab <command> [options]
 
-The lab: two Debian bookworm containers (node1, node2) on their own Docker network, PostgreSQL 15
-managed with pg_ctl, node2 streaming from node1, and a virtual IP on the primary.
+The lab: two Debian bookworm hosts (node1, node2) in containers on their own Docker network,
+node2 streaming from node1, and a virtual IP on the primary. By default each host is a stock
+Debian server: systemd as PID 1, the cluster 15/main made by pg_createcluster and run by
+postgresql@15-main, package scripts live; restarting a container is a reboot. --host pg_ctl makes
+hand-built hosts instead, postgres run with pg_ctl by the container's entrypoint.
 
 commands:
   up       create the lab, or repair it (idempotent)
@@ -25,20 +28,26 @@ commands:
 Run \`switchover lab <command> --help\` for its options. Needs a Docker engine:
 \`sudo scripts/ensure-docker.sh\` starts one. The lab uses ${DEFAULT_SUBNET}
 (PG_SWITCHOVER_LAB_SUBNET=a.b.c.0/24 to move it).`,
-  up: `usage: switchover lab up [--from ${DEFAULT_FROM}] [--to ${DEFAULT_TO}]
+  up: `usage: switchover lab up [--from ${DEFAULT_FROM}] [--to ${DEFAULT_TO}] [--host debian|pg_ctl]
 
-Builds the images when missing (Debian base with debootstrap, then the lab image with
-postgresql-15 pinned to --from), creates the network, node1 as primary and node2 as its
+Builds the images when missing (Debian base with debootstrap, then the host image of the kind
+with postgresql-15 pinned to --from), creates the network, node1 as primary and node2 as its
 streaming standby, and puts the VIP on the primary. On an existing lab it starts what is
-stopped and fixes what is missing, without touching data.
+stopped and fixes what is missing, without touching data (and never starts a fenced node).
+Writes an inventory of the lab for \`switchover run --inventory\`.
 
   --from 15.N   the version installed in the image (default ${DEFAULT_FROM}, Debian bookworm)
   --to 15.N     the version a switchover upgrades to (default ${DEFAULT_TO}, bookworm-security);
-                checked against Debian's archive before anything changes`,
+                checked against Debian's archive before anything changes
+  --host K      debian (default): stock Debian servers, control systemd, fenced by start.conf;
+                pg_ctl: pg_ctl hosts, fenced by <data dir>.fenced, which their entrypoint honours.
+                A lab of the other kind must be removed first (\`lab down\`)`,
   status: `usage: switchover lab status [--json]
 
-Shows the VIP holder and, per node: container state, postgres state, role (pg_is_in_recovery),
-version, timeline, WAL position (primary: current; standby: replayed) and replication lag.
+Shows the VIP holder, the hosts' kind and, per node: container state, postgres state, role
+(pg_is_in_recovery), version, timeline, WAL position (primary: current; standby: replayed),
+replication lag, and whether the node is fenced. --json adds per node hostKind, control, unit
+and startConf (null where they do not apply).
 
   --json   print one JSON object instead of the table`,
   down: `usage: switchover lab down
@@ -68,12 +77,18 @@ async function up(args: string[]): Promise<number> {
   const { values } = parse(args, {
     from: { type: "string", default: DEFAULT_FROM },
     to: { type: "string", default: DEFAULT_TO },
+    host: { type: "string" },
   });
   if (values.help) return printHelp(HELP.up);
+  const host = choice(values.host, "host", HOST_KINDS, DEFAULT_HOST_KIND);
   // labUp checks the versions itself, before it touches anything.
   const interrupt = interruptible("lab", "stopping after the current step");
   try {
-    const status = await labUp({ from: values.from, to: values.to }, toStderr(), interrupt.signal);
+    const status = await labUp(
+      { from: values.from, to: values.to, host },
+      toStderr(),
+      interrupt.signal,
+    );
     process.stdout.write(`${formatStatus(status)}\n`);
     return 0;
   } finally {

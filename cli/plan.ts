@@ -1,6 +1,7 @@
 import type { ExecutorCall } from "../core/executor.ts";
 import { productionTimeouts } from "../core/timeouts.ts";
-import type { ClusterSpec, HostSpec } from "../hosts/commands.ts";
+import type { ClusterSpec, ControlMode, HostControl, HostSpec } from "../hosts/commands.ts";
+import { CONTROL_MODES } from "../hosts/control.ts";
 import { buildMachine } from "../plan/build.ts";
 import { initialContext, type PlanContext } from "../plan/context.ts";
 import { mermaid } from "../plan/diagram.ts";
@@ -19,15 +20,23 @@ import {
 
 export const planHelp = `switchover plan — show what the switchover will do, step by step
 
-Usage: switchover plan [--plan verified|seed] [--format text|json|mermaid]
+Usage: switchover plan [--plan verified|seed] [--format text|json|mermaid] [--control MODE]
 
 Prints each step of the plan with its deadline, where it goes on failure, and the exact shell
 commands it runs on each host of a default two-node topology (node1 192.0.2.11 primary, node2
-192.0.2.12 standby, VIP 192.0.2.10/24 on eth0, Debian's PostgreSQL 15 layout, 15.18 → 15.20).
+192.0.2.12 standby, VIP 192.0.2.10/24 on eth0, PostgreSQL 15 cluster 15/main in Debian's
+layout, 15.18 → 15.20).
+--control systemd (default: stock Debian, the unit postgresql@15-main), pg_ctlcluster
+(postgresql-common without systemd) or pg_ctl (pg_ctl on the data directory): how the hosts
+start, stop and fence the server.
 --format mermaid prints the statechart as a Mermaid diagram generated from the machine.`;
 
 /** The default topology `plan` shows commands for (documentation addresses: nothing is sent). */
-export function exampleCluster(): ClusterSpec {
+export function exampleCluster(mode: ControlMode = "systemd"): ClusterSpec {
+  const control: HostControl =
+    mode === "pg_ctl"
+      ? { mode, configFile: null }
+      : { mode, cluster: { version: "15", name: "main" } };
   const host = (name: string, address: string): HostSpec => ({
     name,
     address,
@@ -37,6 +46,7 @@ export function exampleCluster(): ClusterSpec {
     socketDir: "/var/run/postgresql",
     logFile: "/var/log/postgresql/postgresql-15-main.log",
     osUser: "postgres",
+    control,
   });
   return {
     nodes: [host("node1", "192.0.2.11"), host("node2", "192.0.2.12")],
@@ -81,13 +91,18 @@ function callsOf(s: StepSpec, c: PlanContext): ExecutorCall[] {
 }
 
 export async function runPlan(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { plan: { type: "string" }, format: { type: "string" } });
+  const { values } = parse(argv, {
+    plan: { type: "string" },
+    format: { type: "string" },
+    control: { type: "string" },
+  });
   if (values.help) {
     process.stdout.write(`${planHelp}\n`);
     return 0;
   }
   const plan = choice<PlanName>(values.plan, "plan", ["verified", "seed"], "verified");
   const format = choice(values.format, "format", ["text", "json", "mermaid"] as const, "text");
+  const control = choice(values.control, "control", CONTROL_MODES, "systemd");
   const spec = PLANS[plan];
   if (format === "mermaid") {
     process.stdout.write(mermaid(buildMachine(spec)));
@@ -100,7 +115,7 @@ export async function runPlan(argv: string[]): Promise<number> {
     timeouts: productionTimeouts,
     maxLagBytes: 16 * 1024 * 1024,
   });
-  const cluster = exampleCluster();
+  const cluster = exampleCluster(control);
   const steps = planSteps(spec, cluster, context);
   const alongside = runSections(cluster, context.timeouts, [context.primary, context.standby]);
   if (format === "json") {

@@ -1,6 +1,7 @@
 import { UsageError } from "../core/errors.ts";
 import { stepProgress, toStderr } from "../core/progress.ts";
 import { labDown, labStatus, labUp } from "../lab/lab.ts";
+import { DEFAULT_HOST_KIND, HOST_KINDS } from "../lab/topology.ts";
 import { checkUpgradePath, DEFAULT_FROM, DEFAULT_TO } from "../lab/versions.ts";
 import type { PlanName } from "../plan/plans.ts";
 import { DIRECT_SHARE, runOnLab } from "../verify/rehearsal.ts";
@@ -12,8 +13,9 @@ import { exitCode, renderReport } from "./report.ts";
 export const rehearseHelp = `switchover rehearse — the whole switchover against the Docker lab, with a client writing
 
 Usage: switchover rehearse [--from ${DEFAULT_FROM}] [--to ${DEFAULT_TO}] [--rate 200] [--direct 10]
-                           [--plan verified|seed] [--keep] [--journal FILE] [--executor docker|ssh] [--json]
-       switchover rehearse --faults N [--seed S] [--plan verified|seed] [--json]
+                           [--plan verified|seed] [--keep] [--journal FILE] [--executor docker|ssh]
+                           [--host debian|pg_ctl] [--json]
+       switchover rehearse --faults N [--seed S] [--plan verified|seed] [--host debian|pg_ctl] [--json]
 
 Brings the lab up at --from (reusing a running lab that is at --from; a lab already upgraded is
 recreated), starts a client writing unique ids at --rate per second (through the VIP, and --direct percent
@@ -31,6 +33,8 @@ Options:
   --plan P         verified (default) or seed (the classic runbook, for comparison)
   --executor E     docker (default: docker exec) or ssh (SSH as production, with the inventory,
                    key and known_hosts \`lab up\` writes)
+  --host K         the lab's hosts: debian (default: stock Debian servers, systemd, maintainer
+                   scripts live) or pg_ctl (hand-built hosts); a lab of the other kind is recreated
   --keep           leave the lab up afterwards (default: \`lab down\` once judged)
   --journal FILE   where the run's journal goes (default: a new file under the temp directory)
   --json           one JSON object on stdout
@@ -56,6 +60,7 @@ export async function runRehearse(argv: string[]): Promise<number> {
     seed: { type: "string" },
     executor: { type: "string" },
     direct: { type: "string" },
+    host: { type: "string" },
   });
   if (values.help) {
     process.stdout.write(`${rehearseHelp}\n`);
@@ -70,12 +75,13 @@ export async function runRehearse(argv: string[]): Promise<number> {
   const direct = intOption(values.direct, "direct", Math.round(DIRECT_SHARE * 100));
   if (direct > 100) throw new UsageError(`--direct is a percentage, 0 to 100, not ${direct}`);
   const executor = choice(values.executor, "executor", ["docker", "ssh"] as const, "docker");
+  const host = choice(values.host, "host", HOST_KINDS, DEFAULT_HOST_KIND);
   if (values.faults !== undefined || values.seed !== undefined) {
     const faults = intOption(values.faults, "faults", 1, 1);
     const seed = intOption(values.seed, "seed", 1);
     const keep = values.keep ?? false;
     return runFaultRehearsals(
-      { plan, faults, seed, from, to, rate, directShare: direct / 100, keep },
+      { plan, faults, seed, from, to, rate, directShare: direct / 100, host, keep },
       values.json ?? false,
     );
   }
@@ -85,13 +91,17 @@ export async function runRehearse(argv: string[]): Promise<number> {
     // A lab already switched over is spent: a rehearsal starts from --from on both nodes.
     const before = await labStatus();
     const off = before.nodes.filter((n) => n.version !== null && n.version !== from);
+    const exists = before.nodes.some((n) => n.exists);
     if (off.length > 0) {
       progress(
         `the lab runs ${off.map((n) => `${n.name} ${n.version}`).join(", ")}, not ${from}: recreating it`,
       );
       await labDown(progress);
+    } else if (exists && before.hostKind !== host) {
+      progress(`the lab's hosts are ${before.hostKind} hosts, not ${host}: recreating it`);
+      await labDown(progress);
     }
-    const status = await labUp({ from, to }, progress, interrupt.signal);
+    const status = await labUp({ from, to, host }, progress, interrupt.signal);
     const report = await runOnLab(status, {
       plan,
       to,

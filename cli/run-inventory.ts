@@ -165,6 +165,7 @@ export function renderDryRun(inv: Inventory): string {
       sendView(`pre-flight: ${l.what}`, l, when);
     return [
       ...commandViews(inv.cluster, inv.timeouts, looks.calls),
+      own(looks.hostFacts),
       own(looks.hazards, "if it runs"),
       own(looks.freeBytes),
       own(looks.targetAvailable),

@@ -7,14 +7,24 @@ import type {
   TimelineFork,
 } from "../core/executor.ts";
 import { formatLsn, parseLsn } from "../core/lsn.ts";
+import { type ControlledHost, configFileOf, type HostControl, lifecycle } from "./control.ts";
+import { type HostCommand, pollUntil, shellQuote } from "./shell.ts";
 import { SELECT_WRITES_SQL } from "./writes.ts";
+
+export {
+  type ControlMode,
+  type DebianCluster,
+  fenceMarker,
+  type HostControl,
+} from "./control.ts";
+export { type HostCommand, shellQuote } from "./shell.ts";
 
 /**
  * The exact shell lines each operation runs on a host: one module for the Docker and the SSH
  * executors, so that the lab rehearses precisely what production runs. Each command is a
  * script for `sh -c`, run as `user`.
  */
-export interface HostSpec {
+export interface HostSpec extends ControlledHost {
   name: NodeName;
   /** Where the other node and the clients reach this host's Postgres. */
   address: string;
@@ -25,6 +35,8 @@ export interface HostSpec {
   logFile: string;
   /** The OS user Postgres runs as. */
   osUser: string;
+  /** How the host starts, stops and fences the server (control.ts). */
+  control: HostControl;
 }
 
 export interface ClusterSpec {
@@ -35,15 +47,6 @@ export interface ClusterSpec {
   database: string;
   /** The Debian packages a minor upgrade moves, and how a short version maps to theirs. */
   packages: string[];
-}
-
-export interface HostCommand {
-  user: "root" | "postgres";
-  script: string;
-}
-
-export function shellQuote(text: string): string {
-  return `'${text.replaceAll("'", `'"'"'`)}'`;
 }
 
 /** "15.20-0+deb12u1" (dpkg) or "15.20 (Debian …)" (server_version) → "15.20". */
@@ -95,22 +98,6 @@ export interface ReplicationRow {
   standbys: { client: string; state: string; sentLsn: string | null; replayLsn: string | null }[];
 }
 
-/**
- * Polls `condition` every 10 ms for at most `timeoutS`, then fails saying `timedOut`. pg_ctl's
- * own -w polls every 100 ms; on the outage path (stop, promote) those tenths add up.
- */
-function pollUntil(condition: string, timeoutS: number, timedOut: string): string {
-  return `{ n=0; until ${condition}; do n=$((n+1)); if [ $n -gt ${timeoutS * 100} ]; then echo ${shellQuote(`pg_ctl: ${timedOut}`)} >&2; exit 1; fi; sleep 0.01; done; }`;
-}
-
-/**
- * While this file exists the host must not start the server by itself (the lab's entrypoint
- * honours it; on a production host, the unit that starts Postgres at boot should check it).
- */
-export function fenceMarker(h: Pick<HostSpec, "dataDir">): string {
-  return `${h.dataDir}.fenced`;
-}
-
 export function hostCommands(c: ClusterSpec, h: HostSpec) {
   const bin = (tool: string) => `${h.pgBin}/${tool}`;
   /** For tools whose output is parsed: untranslated, whatever the host's locale. */
@@ -122,21 +109,20 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
   const vip = `${c.vip.address}/${c.vip.prefix}`;
   const conninfo = (up: HostSpec) =>
     `host=${up.address} port=${up.port} user=${c.replicationUser} application_name=${h.name}`;
+  const life = lifecycle(h);
+  const configFile = configFileOf(h);
   return {
-    /** Exit 0: running; 3: not running (pg_ctl status). */
-    status: pg(`${bin("pg_ctl")} status -D ${h.dataDir}`),
+    /** What a listing and a failure call the stop and the start, per control mode. */
+    stopWhat: life.stopWhat,
+    startWhat: life.startWhat,
+    /** Exit 0: running; 3: not running; 4: no data directory (pg_ctl status). */
+    status: life.status,
     installedVersion: root(`dpkg-query -W -f='\${Version}' ${c.packages[0]}`),
     vipShow: root(`ip -o -4 addr show dev ${c.vip.device}`),
-    /** Already stopped is done. Fenced: marked first, so that it stays down should the host restart. */
-    stop: ({ mode, fence }: Stop, timeoutS: number) =>
-      pg(
-        `${fence ? `touch ${fenceMarker(h)} && ` : ""}if ${bin("pg_ctl")} status -D ${h.dataDir} >/dev/null; then ${bin("pg_ctl")} stop -D ${h.dataDir} -m ${mode} -W && ${pollUntil(`test ! -e ${h.dataDir}/postmaster.pid`, timeoutS, "server does not shut down")}; fi`,
-      ),
+    /** Already stopped is done. Fenced: first, so that it stays down should the host restart. */
+    stop: (stop: Stop, timeoutS: number) => life.stop(stop, timeoutS),
     /** Already running is done; on failure, the end of the server log says why. Unfences. */
-    start: (timeoutS: number) =>
-      pg(
-        `rm -f ${fenceMarker(h)} && { ${bin("pg_ctl")} status -D ${h.dataDir} >/dev/null || ${bin("pg_ctl")} start -D ${h.dataDir} -l ${h.logFile} -w -t ${timeoutS} || { tail -n 20 ${h.logFile} >&2; exit 1; }; }`,
-      ),
+    start: (timeoutS: number) => life.start(timeoutS),
     upgrade: (version: string) =>
       root(
         `apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confold ${c.packages
@@ -184,7 +170,7 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
       ),
     rewind: (source: HostSpec) =>
       pg(
-        `${bin("pg_rewind")} -D ${h.dataDir} --source-server=${shellQuote(
+        `${bin("pg_rewind")} -D ${h.dataDir}${configFile ? ` --config-file=${configFile}` : ""} --source-server=${shellQuote(
           `host=${source.address} port=${source.port} user=${c.superuser} dbname=postgres`,
         )} -P 2>&1`,
       ),

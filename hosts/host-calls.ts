@@ -46,6 +46,7 @@ export function hostSends(cluster: ClusterSpec, t: Timeouts) {
     if (!h) throw new Error(`no node "${name}" in the cluster (${[...hosts.keys()].join(", ")})`);
     return h;
   };
+  const commandsOf = (name: NodeName) => commands.get(host(name).name) as HostCommands;
   const send = (
     node: NodeName,
     what: string,
@@ -54,7 +55,7 @@ export function hostSends(cluster: ClusterSpec, t: Timeouts) {
   ): HostSend => ({
     node,
     what,
-    command: pick(commands.get(host(node).name) as HostCommands),
+    command: pick(commandsOf(node)),
     deadlineMs,
   });
   const timelineFork = (n: NodeName) => send(n, "timeline history", (c) => c.latestTimelineHistory);
@@ -66,14 +67,14 @@ export function hostSends(cluster: ClusterSpec, t: Timeouts) {
     host,
     /** Run side by side. */
     status: (n: NodeName) => ({
-      pgCtl: send(n, "pg_ctl status", (c) => c.status),
+      server: send(n, "pg_ctl status", (c) => c.status),
       version: send(n, "dpkg-query", (c) => c.installedVersion),
       vip: send(n, "ip addr show", (c) => c.vipShow),
     }),
     stopPostgres: (n: NodeName, stop: Stop) =>
-      send(n, `pg_ctl stop -m ${stop.mode}`, (c) => c.stop(stop, seconds(t.stop)), t.stop),
+      send(n, commandsOf(n).stopWhat(stop), (c) => c.stop(stop, seconds(t.stop)), t.stop),
     startPostgres: (n: NodeName) =>
-      send(n, "pg_ctl start", (c) => c.start(seconds(t.start)), t.start),
+      send(n, commandsOf(n).startWhat, (c) => c.start(seconds(t.start)), t.start),
     upgradePackages: (n: NodeName, version: string) =>
       send(n, `upgrade to ${version}`, (c) => c.upgrade(version), t.upgrade),
     checkpoint: (n: NodeName) => send(n, "CHECKPOINT", (c) => c.checkpoint),
@@ -130,7 +131,7 @@ export function sentBy(s: HostSends, c: ExecutorCall): Sent[] {
   switch (c.method) {
     case "status": {
       const st = s.status(c.args[0]);
-      return [host(st.pgCtl), host(st.version), host(st.vip)];
+      return [host(st.server), host(st.version), host(st.vip)];
     }
     case "stopPostgres":
       return [host(s.stopPostgres(c.args[0], c.args[1]))];

@@ -113,13 +113,13 @@ export function shellExecutor(o: ShellExecutorOptions): Executor {
     async status(name, opts) {
       const sent = sends.status(name);
       const [pgctl, version, vip] = await Promise.all([
-        run(sent.pgCtl, opts),
+        run(sent.server, opts),
         run(sent.version, opts),
         run(sent.vip, opts),
       ]);
       // pg_ctl status: 0 running, 3 not running, 4 no data directory (not running either).
       if (pgctl.code !== 0 && pgctl.code !== 3 && pgctl.code !== 4)
-        return { ok: false, reason: failure(sent.pgCtl, pgctl) };
+        return { ok: false, reason: failure(sent.server, pgctl) };
       if (version.code !== 0) return { ok: false, reason: failure(sent.version, version) };
       if (vip.code !== 0) return { ok: false, reason: failure(sent.vip, vip) };
       return {

@@ -9,6 +9,7 @@ import {
 import { type ClusterSpec, type HostSpec, hostCommands, shortVersion } from "./commands.ts";
 import type { HostSend } from "./host-calls.ts";
 import type { CommandRunner } from "./host-executor.ts";
+import { type HostFacts, hostFactsCommand, judgeControl, parseHostFacts } from "./host-facts.ts";
 
 /**
  * The pre-flight checklist of a production run: read-only looks at both hosts, judged before
@@ -57,6 +58,8 @@ export interface NodeFacts {
   hazards: Hazards | null;
   freeBytes: number | null;
   targetAvailable: boolean;
+  /** What runs PostgreSQL there (init, clusters, units); null where the look failed. */
+  host: HostFacts | null;
 }
 
 /** How long each of pre-flight's own commands may take. */
@@ -80,6 +83,7 @@ export function preflightLooks(i: PreflightInput, host: HostSpec) {
       call("status", host.name),
       { ...call("replication", host.name), when: "if it runs" },
     ] satisfies ExecutorCall[],
+    hostFacts: look("what runs postgres (systemd, pg_lsclusters, start.conf)", hostFactsCommand()),
     hazards: look("shutdown and rejoin hazards", cmds.sql(HAZARDS_SQL.replace(/\s+/g, " "))),
     freeBytes: look("free disk", cmds.freeBytes),
     targetAvailable: look("target packages available", cmds.targetAvailable(i.targetVersion)),
@@ -97,10 +101,11 @@ export async function gatherFacts(
   const st = await x.status(host.name);
   const running = st.ok && st.running;
   const rep = running ? await x.replication(host.name) : null;
-  const [hz, df, apt] = await Promise.all([
+  const [hz, df, apt, hf] = await Promise.all([
     running ? send(looks.hazards) : null,
     send(looks.freeBytes),
     send(looks.targetAvailable),
+    send(looks.hostFacts),
   ]);
   return {
     name: host.name,
@@ -109,6 +114,7 @@ export async function gatherFacts(
     hazards: hz?.code === 0 ? (JSON.parse(hz.stdout) as Hazards) : null,
     freeBytes: df.code === 0 && /^\d+$/.test(df.stdout.trim()) ? Number(df.stdout.trim()) : null,
     targetAvailable: apt.code === 0,
+    host: hf.code === 0 ? parseHostFacts(hf.stdout) : null,
   };
 }
 
@@ -124,6 +130,13 @@ export function judge(i: PreflightInput, p: NodeFacts, s: NodeFacts): CheckItem[
     [s, sst],
   ] as const) {
     if (!st) add("fail", `${n.name} answers`, (n.status as { error: string }).error);
+  }
+  for (const n of [p, s]) {
+    const spec = i.cluster.nodes.find((h) => h.name === n.name);
+    if (!spec) continue;
+    if (n.host) items.push(...judgeControl(spec, n.host));
+    else
+      add("fail", `${n.name} control ${spec.control.mode}`, "could not look at what runs postgres");
   }
   const pr = p.replication;
   const sr = s.replication;

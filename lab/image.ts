@@ -10,9 +10,10 @@ import { runInImage } from "../hosts/transports/docker-exec.ts";
 import { type DebianArchives, readHostArchives } from "./apt-sources.ts";
 import { imageExists } from "./base-image.ts";
 import { followDockerStream } from "./docker-stream.ts";
+import type { HostKind } from "./topology.ts";
 import { missingVersions } from "./versions.ts";
 
-/** The lab image's build context: the Dockerfile and the scripts it copies. */
+/** The lab images' build context: the Dockerfile (one target per host kind) and what it copies. */
 export const LAB_CONTEXT = fileURLToPath(new URL("./image/", import.meta.url));
 export const IMAGE_LABEL = "pg-switchover.image";
 
@@ -30,8 +31,11 @@ interface BuildInputs {
   archives: DebianArchives;
 }
 
-/** Image tags for one set of inputs: the same inputs always give the same tags (the cache key). */
-export function labImageTags(inputs: BuildInputs): { apt: string; lab: string } {
+/**
+ * Image tags for one set of inputs: the same inputs always give the same tags (the cache key).
+ * Each host kind is its own target of the Dockerfile, with its own tag.
+ */
+export function labImageTags(inputs: BuildInputs): { apt: string } & Record<HostKind, string> {
   const hash = createHash("sha256");
   for (const name of contextFiles()) {
     hash
@@ -41,13 +45,15 @@ export function labImageTags(inputs: BuildInputs): { apt: string; lab: string } 
   }
   hash.update(JSON.stringify([inputs.baseImage, inputs.archives.mirror, inputs.archives.security]));
   const aptHash = hash.copy().digest("hex").slice(0, 12);
-  const labHash = hash
-    .update(`${debianVersion(inputs.from)}\0${debianVersion(inputs.to)}`)
-    .digest("hex")
-    .slice(0, 12);
+  hash.update(`${debianVersion(inputs.from)}\0${debianVersion(inputs.to)}`);
+  const hostTag = (kind: HostKind) => {
+    const h = hash.copy().update(`\0${kind}`).digest("hex").slice(0, 12);
+    return `pg-switchover/lab:${inputs.from}-${kind.replace("_", "")}-${h}`;
+  };
   return {
     apt: `pg-switchover/apt:bookworm-${aptHash}`,
-    lab: `pg-switchover/lab:${inputs.from}-${labHash}`,
+    debian: hostTag("debian"),
+    pg_ctl: hostTag("pg_ctl"),
   };
 }
 
@@ -62,12 +68,12 @@ export function hostArchives(): DebianArchives {
 }
 
 /**
- * Builds one target of lab/image/Dockerfile (`apt`: sources + lists; `lab`: the host image)
- * unless `tag` already exists. Streams the build output to `progress`.
+ * Builds one target of lab/image/Dockerfile (`apt`: sources + lists; `debian`, `pg_ctl`: a host
+ * image of that kind) unless `tag` already exists. Streams the build output to `progress`.
  */
 export async function ensureTarget(
   docker: Docker,
-  target: "apt" | "lab",
+  target: "apt" | HostKind,
   tag: string,
   inputs: BuildInputs,
   progress: Progress,
@@ -111,7 +117,7 @@ const VERSIONS_FILE = "/usr/share/pg-switchover/postgresql-15-versions";
 const PROBE_DEADLINE_MS = 5 * 60_000;
 
 /**
- * Makes sure the lab image for `from` exists and that Debian has both `from` and `to`,
+ * Makes sure the lab image of `kind` for `from` exists and that Debian has both `from` and `to`,
  * checked against the apt lists the image was built with (and live, on a miss, since the archive
  * may have moved on since). Returns the lab image tag.
  * @throws VersionUnavailableError before any lab container is touched.
@@ -120,18 +126,19 @@ export async function ensureLabImage(
   docker: Docker,
   baseImage: string,
   versions: { from: string; to: string },
+  kind: HostKind,
   progress: Progress,
   signal?: AbortSignal,
 ): Promise<string> {
   const inputs = { baseImage, ...versions, archives: hostArchives() };
   const tags = labImageTags(inputs);
-  const haveLab = await imageExists(docker, tags.lab);
-  const probeImage = haveLab ? tags.lab : tags.apt;
+  const haveLab = await imageExists(docker, tags[kind]);
+  const probeImage = haveLab ? tags[kind] : tags.apt;
   if (!haveLab) await ensureTarget(docker, "apt", tags.apt, inputs, progress, signal);
   await checkVersionsAvailable(docker, probeImage, [versions.from, versions.to], progress);
   signal?.throwIfAborted();
-  await ensureTarget(docker, "lab", tags.lab, inputs, progress, signal);
-  return tags.lab;
+  await ensureTarget(docker, kind, tags[kind], inputs, progress, signal);
+  return tags[kind];
 }
 
 async function checkVersionsAvailable(

@@ -5,11 +5,25 @@ import { ensureBaseImage } from "./base-image.ts";
 import { connectDocker } from "./engine.ts";
 import { ensureLabImage } from "./image.ts";
 import { ensureLabNetwork, removeLabNetworks } from "./network.ts";
-import { ensureNodeRunning, removeLabContainers, removeLabVolumes } from "./nodes.ts";
+import {
+  containerHostKind,
+  ensureNodeRunning,
+  inspectContainer,
+  removeLabContainers,
+  removeLabVolumes,
+} from "./nodes.ts";
 import { ensurePrimaryRunning, ensureStandbyStreaming } from "./pair.ts";
 import { ensureLabSsh, removeLabSsh } from "./ssh-access.ts";
 import { collectStatus, type LabStatus } from "./status.ts";
-import { LAB_LABEL, labTopology, NODE_NAMES, type Topology, vipUri } from "./topology.ts";
+import {
+  DEFAULT_HOST_KIND,
+  type HostKind,
+  LAB_LABEL,
+  labTopology,
+  NODE_NAMES,
+  type Topology,
+  vipUri,
+} from "./topology.ts";
 import { checkUpgradePath } from "./versions.ts";
 import { ensureVipOn } from "./vip.ts";
 
@@ -28,6 +42,13 @@ export class LabIncompleteError extends EnvironmentError {
 export interface LabVersions {
   from: string;
   to: string;
+  /** What the hosts are (default: a stock Debian server). */
+  host?: HostKind;
+}
+
+/** `lab up --host K` on a lab whose hosts are of another kind: it would not be a repair. */
+export class HostKindMismatchError extends UsageError {
+  override readonly name = "HostKindMismatchError";
 }
 
 /**
@@ -45,10 +66,17 @@ export async function labUp(
   const path = checkUpgradePath(versions.from, versions.to);
   if (!path.ok) throw new BadVersionError(path.reason);
   const docker = await connectDocker();
-  const topology = labTopology();
+  const kind = versions.host ?? DEFAULT_HOST_KIND;
+  const existing = await existingHostKind(docker);
+  if (existing && existing !== kind) {
+    throw new HostKindMismatchError(
+      `the lab's hosts are ${existing} hosts, not ${kind}: \`switchover lab down\` first (it removes the lab's data)`,
+    );
+  }
+  const topology = labTopology(kind);
   const base = await ensureBaseImage(docker, progress);
   signal?.throwIfAborted();
-  const image = await ensureLabImage(docker, base, versions, progress, signal);
+  const image = await ensureLabImage(docker, base, versions, kind, progress, signal);
   try {
     await buildLab(docker, topology, image, progress, signal);
   } catch (err) {
@@ -62,7 +90,9 @@ export async function labUp(
   }
   const status = await collectStatus(docker, topology);
   await ensureLabSsh(docker, topology, status, versions.to, progress);
-  progress(`lab is up: primary ${status.vip.holder ?? "?"}, VIP ${vipUri(topology)}`);
+  progress(
+    `lab is up (${kind} hosts): primary ${status.vip.holder ?? "?"}, VIP ${vipUri(topology)}`,
+  );
   return status;
 }
 
@@ -112,7 +142,21 @@ async function describeLeftovers(docker: Docker): Promise<string> {
 /** The lab as data: each node's role, version, timeline, WAL positions, and the VIP. */
 export async function labStatus(): Promise<LabStatus> {
   const docker = await connectDocker();
-  return collectStatus(docker, labTopology());
+  return collectStatus(docker, await existingTopology(docker));
+}
+
+/** The host kind of the lab's node containers, or null when none exists. */
+export async function existingHostKind(docker: Docker): Promise<HostKind | null> {
+  for (const name of NODE_NAMES) {
+    const info = await inspectContainer(docker, labTopology().nodes[name].container);
+    if (info) return containerHostKind(info);
+  }
+  return null;
+}
+
+/** The topology of the lab as it exists (its hosts' kind), or of a default one. */
+export async function existingTopology(docker: Docker): Promise<Topology> {
+  return labTopology((await existingHostKind(docker)) ?? DEFAULT_HOST_KIND);
 }
 
 export interface LabDownReport {

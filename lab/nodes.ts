@@ -4,7 +4,15 @@ import { EnvironmentError } from "../core/errors.ts";
 import type { Progress } from "../core/progress.ts";
 import { waitFor } from "../core/wait.ts";
 import { execInContainer } from "../hosts/transports/docker-exec.ts";
-import { LAB_LABEL, LAB_LABELS, NETWORK_NAME, type NodeName, type Topology } from "./topology.ts";
+import {
+  HOST_KINDS,
+  type HostKind,
+  LAB_LABEL,
+  LAB_LABELS,
+  NETWORK_NAME,
+  type NodeName,
+  type Topology,
+} from "./topology.ts";
 
 export class LabNodeError extends EnvironmentError {
   override readonly name = "LabNodeError";
@@ -13,8 +21,14 @@ export class LabNodeError extends EnvironmentError {
 const READY_DEADLINE_MS = 180_000;
 const POLL_MS = 500;
 
-/** Makes sure a node's volume and container exist and the container runs, then waits until its
- * entrypoint has finished (sshd up, postgres started when the node has data). */
+/** The label naming a node container's host kind. */
+export const HOST_KIND_LABEL = "pg-switchover.host-kind";
+
+/**
+ * Makes sure a node's volume and container exist and the container runs, then waits until the
+ * host has booted (systemd done, or the pg_ctl entrypoint: sshd up, postgres started when the
+ * node has data and no fence).
+ */
 export async function ensureNodeRunning(
   docker: Docker,
   topology: Topology,
@@ -30,6 +44,12 @@ export async function ensureNodeRunning(
     await docker.createContainer(containerSpec(topology, name, image));
   } else {
     checkOurs(info, node.container);
+    const kind = containerHostKind(info);
+    if (kind !== topology.hostKind) {
+      throw new LabNodeError(
+        `${node.container} is a ${kind} host, not ${topology.hostKind}: \`switchover lab down\` first`,
+      );
+    }
     if (info.Config.Image !== image) {
       progress(`${node.container} keeps its image ${info.Config.Image} (\`lab down\` to rebuild)`);
     }
@@ -38,7 +58,13 @@ export async function ensureNodeRunning(
     progress(`starting container ${node.container}`);
     await docker.getContainer(node.container).start();
   }
-  await waitForEntrypoint(docker, node.container);
+  await waitForBoot(docker, node.container, topology.hostKind);
+}
+
+/** A node container's host kind; one from before the label was a pg_ctl host. */
+export function containerHostKind(info: Docker.ContainerInspectInfo): HostKind {
+  const label = info.Config.Labels?.[HOST_KIND_LABEL];
+  return HOST_KINDS.find((k) => k === label) ?? "pg_ctl";
 }
 
 async function ensureVolume(docker: Docker, volume: string, progress: Progress): Promise<void> {
@@ -83,19 +109,33 @@ function containerSpec(
 ): Docker.ContainerCreateOptions {
   const node = topology.nodes[name];
   const { node1, node2 } = topology.nodes;
+  const debian = topology.hostKind === "debian";
   return {
     name: node.container,
     Hostname: node.hostname,
     Image: image,
-    Labels: { ...LAB_LABELS, "pg-switchover.node": name },
-    // Enough for the entrypoint's clean `pg_ctl stop -m fast` on `docker stop`.
+    Labels: {
+      ...LAB_LABELS,
+      "pg-switchover.node": name,
+      [HOST_KIND_LABEL]: topology.hostKind,
+    },
+    // Enough for a clean `pg_ctl stop -m fast` (the entrypoint's, or systemd's shutdown's).
     StopTimeout: 70,
     HostConfig: {
-      // ip addr add/del of the VIP and arping's raw socket.
-      CapAdd: ["NET_ADMIN", "NET_RAW"],
-      Mounts: [{ Type: "volume", Source: node.volume, Target: "/var/lib/postgresql" }],
-      // A fresh /run at every start: no stale pid files, and the entrypoint's "done" marker is new.
-      Tmpfs: { "/run": "rw,exec,mode=755" },
+      // ip addr add/del of the VIP and arping's raw socket; systemd as PID 1 mounts and manages
+      // cgroups (--privileged is refused on this engine: these are what systemd needs of it).
+      CapAdd: debian ? ["NET_ADMIN", "NET_RAW", "SYS_ADMIN"] : ["NET_ADMIN", "NET_RAW"],
+      Mounts: [
+        { Type: "volume", Source: node.volume, Target: "/var/lib/postgresql" },
+        ...(debian
+          ? [{ Type: "bind" as const, Source: "/sys/fs/cgroup", Target: "/sys/fs/cgroup" }]
+          : []),
+      ],
+      // A fresh /run at every start, as at a boot: no stale pid files, the boot markers are new.
+      Tmpfs: debian
+        ? { "/run": "rw,exec,mode=755", "/run/lock": "rw,mode=1777" }
+        : { "/run": "rw,exec,mode=755" },
+      ...(debian ? { SecurityOpt: ["seccomp=unconfined"], CgroupnsMode: "host" as const } : {}),
       NetworkMode: NETWORK_NAME,
       RestartPolicy: { Name: "no" },
       ExtraHosts: [`node1:${node1.address}`, `node2:${node2.address}`],
@@ -106,7 +146,17 @@ function containerSpec(
   };
 }
 
-async function waitForEntrypoint(docker: Docker, container: string): Promise<void> {
+/**
+ * Whether a host has finished booting: systemd says running (or degraded: a unit failed, which
+ * `lab up` then reports through what it finds), or the pg_ctl entrypoint left its marker.
+ */
+const BOOTED: Record<HostKind, string> = {
+  debian:
+    'case "$(systemctl is-system-running 2>/dev/null)" in running|degraded) exit 0;; *) exit 1;; esac',
+  pg_ctl: "test -e /run/pg-switchover/entrypoint-done",
+};
+
+async function waitForBoot(docker: Docker, container: string, kind: HostKind): Promise<void> {
   await waitFor(
     async () => {
       const info = await inspectContainer(docker, container);
@@ -115,12 +165,9 @@ async function waitForEntrypoint(docker: Docker, container: string): Promise<voi
           `container ${container} stopped while starting: see \`docker logs ${container}\``,
         );
       }
-      const probe = await execInContainer(
-        docker,
-        container,
-        ["test", "-e", "/run/pg-switchover/entrypoint-done"],
-        { deadlineMs: 10_000 },
-      );
+      const probe = await execInContainer(docker, container, ["sh", "-c", BOOTED[kind]], {
+        deadlineMs: 10_000,
+      });
       return probe.exitCode === 0 ? true : undefined;
     },
     {
@@ -129,7 +176,7 @@ async function waitForEntrypoint(docker: Docker, container: string): Promise<voi
       deadlineMs: READY_DEADLINE_MS,
       timedOut: () =>
         new LabNodeError(
-          `container ${container} did not finish starting within ${READY_DEADLINE_MS / 1000}s: ` +
+          `container ${container} did not finish booting within ${READY_DEADLINE_MS / 1000}s: ` +
             `see \`docker logs ${container}\``,
         ),
     },

@@ -2,10 +2,11 @@ import type Docker from "dockerode";
 import { systemClock } from "../core/clock.ts";
 import type { Progress } from "../core/progress.ts";
 import { waitFor } from "../core/wait.ts";
+import { fenceOf } from "../hosts/control.ts";
 import { labHost } from "./hosts.ts";
 import { dataDirFacts, PostgresCommandError, replication, startPostgres } from "./postgres.ts";
 import { cloneStandby, ensureUsersAndDatabase, initPrimary } from "./provision.ts";
-import { NODE_NAMES, type NodeName, PG, type Topology } from "./topology.ts";
+import { LAYOUTS, NODE_NAMES, type NodeName, type Topology } from "./topology.ts";
 
 /** The lab's replication pair, brought to "one primary, one standby streaming from it". */
 const STREAMING_DEADLINE_MS = 60_000;
@@ -17,7 +18,7 @@ interface NodeState {
   inRecovery: boolean | null;
   /** What the node would be if it ran: a standby when standby.signal is there. */
   configured: "primary" | "standby" | null;
-  /** Marked not to be started (see PG.fenceMarker): left alone by `lab up` and the entrypoint. */
+  /** Fenced (start.conf manual, or the pg_ctl marker): left alone by `lab up` and by the host. */
   fenced: boolean;
 }
 
@@ -50,7 +51,7 @@ export async function ensurePrimaryRunning(
     states = await observeAll(docker, topology);
   }
   const startable = states.filter((s) => s.hasData && !s.running && !s.fenced);
-  refuseTwoPrimaries(states, startable);
+  refuseTwoPrimaries(topology, states, startable);
   for (const s of startable) {
     progress(`starting postgres on ${s.name} (${s.configured})`);
     await startPostgres(docker, labHost(topology, s.name));
@@ -69,14 +70,14 @@ export async function ensureStandbyStreaming(
 ): Promise<void> {
   const states = await observeAll(docker, topology);
   for (const s of states.filter((s) => s.name !== primary)) {
-    if (s.fenced && !s.running) throw fencedNode(s, primary);
+    if (s.fenced && !s.running) throw fencedNode(topology, s, primary);
     if (!s.hasData) await cloneStandby(docker, topology, s.name, primary, progress);
     await waitForStreaming(docker, topology, primary, s.name, progress);
   }
 }
 
 /** Checked before starting anything: the servers that would run must not hold two primaries. */
-function refuseTwoPrimaries(states: NodeState[], startable: NodeState[]): void {
+function refuseTwoPrimaries(topology: Topology, states: NodeState[], startable: NodeState[]): void {
   const primaries = states.filter(
     (s) =>
       (s.running && s.inRecovery === false) ||
@@ -85,16 +86,22 @@ function refuseTwoPrimaries(states: NodeState[], startable: NodeState[]): void {
   if (primaries.length > 1) {
     throw new PostgresCommandError(
       `both nodes would run as primaries (${summary(states)}): the lab will not start a second ` +
-        `primary; fence one (touch ${PG.fenceMarker} on it) or \`switchover lab down\` to start over`,
+        `primary; fence one (${fenceHow(topology)} on it) or \`switchover lab down\` to start over`,
     );
   }
 }
 
-function fencedNode(s: NodeState, primary: NodeName): Error {
+function fencedNode(topology: Topology, s: NodeState, primary: NodeName): Error {
   return new PostgresCommandError(
-    `${s.name} is fenced (${PG.fenceMarker}) and stopped, so it cannot be ${primary}'s standby: ` +
-      `rejoin it as a standby and remove the marker, or \`switchover lab down\` to start over`,
+    `${s.name} is fenced (${fenceHow(topology)}) and stopped, so it cannot be ${primary}'s standby: ` +
+      `rejoin it as a standby and lift the fence, or \`switchover lab down\` to start over`,
   );
+}
+
+/** What fences a node of this lab, as a person would do it by hand. */
+function fenceHow(topology: Topology): string {
+  const fence = fenceOf(LAYOUTS[topology.hostKind]);
+  return fence.kind === "marker" ? `touch ${fence.file}` : `manual in ${fence.file}`;
 }
 
 function onlyPrimary(states: NodeState[]): NodeName {
@@ -141,7 +148,7 @@ export async function waitForStreaming(
       timedOut: () =>
         new PostgresCommandError(
           `${standby} is not streaming from ${primary} after ${STREAMING_DEADLINE_MS / 1000}s ` +
-            `(pg_stat_replication: ${states.join(", ") || "no row"}); see ${PG.log} on ${standby}`,
+            `(pg_stat_replication: ${states.join(", ") || "no row"}); see ${LAYOUTS[topology.hostKind].logFile} on ${standby}`,
         ),
     },
   );

@@ -1,25 +1,27 @@
 import type Docker from "dockerode";
 import { EnvironmentError } from "../core/errors.ts";
 import { type HostCommand, parseControlData, type ReplicationRow } from "../hosts/commands.ts";
+import { fenceOf, readStartConf } from "../hosts/control.ts";
 import { describeFailure, runHostCommand } from "../hosts/transports/docker-exec.ts";
 import type { LabHost } from "./hosts.ts";
-import { PG } from "./topology.ts";
 
 /**
- * Postgres inside one lab host, driven by the host commands of hosts/commands.ts (pg_ctl,
- * psql over the local socket, pg_controldata), as the switchover itself drives it.
+ * Postgres inside one lab host, driven by the host commands of hosts/commands.ts (its control
+ * mode's start, psql over the local socket, pg_controldata), as the switchover itself drives it.
  */
 export class PostgresCommandError extends EnvironmentError {
   override readonly name = "PostgresCommandError";
 }
 
 const SHORT_MS = 30_000;
-/** pg_ctl's own wait for the server to start (-t, seconds), and ours around it. */
+/** The start's own wait for the server (pg_ctl -t, seconds), and ours around it. */
 const START_WAIT_S = 120;
 const START_DEADLINE_MS = 150_000;
 
 /** A lab-only script (initdb, inspecting the data directory), run as `postgres` like the rest. */
 export const asPostgres = (script: string): HostCommand => ({ user: "postgres", script });
+/** A lab-only script that needs root (pg_createcluster, writing /etc). */
+export const asRoot = (script: string): HostCommand => ({ user: "root", script });
 
 /** Runs a host command on `host`; a non-zero exit or a timeout is an error naming `what`. */
 export async function mustRun(
@@ -55,30 +57,43 @@ export interface DataDirFacts {
   running: boolean;
   /** standby.signal exists: the server starts (or runs) as a standby. */
   standbySignal: boolean;
-  /** PG.fenceMarker exists: nothing may start this server. */
+  /** The host's fence is up (start.conf manual, or the pg_ctl marker): nothing may start it. */
   fenced: boolean;
+  /** A postgresql-common cluster's start.conf word (auto, manual, disabled); null elsewhere. */
+  startConf: string | null;
 }
 
 export async function dataDirFacts(docker: Docker, host: LabHost): Promise<DataDirFacts> {
+  const data = host.spec.dataDir;
+  const fence = fenceOf(host.spec);
   const script = [
-    `test -f ${PG.data}/PG_VERSION && echo hasData`,
+    `test -f ${data}/PG_VERSION && echo hasData`,
     `${host.commands.status.script} >/dev/null 2>&1 && echo running`,
-    `test -e ${PG.data}/standby.signal && echo standbySignal`,
-    `test -e ${PG.fenceMarker} && echo fenced`,
+    `test -e ${data}/standby.signal && echo standbySignal`,
+    fence.kind === "marker"
+      ? `test -e ${fence.file} && echo fenced`
+      : `echo "startConf=$(${readStartConf(fence.file)} 2>/dev/null)"`,
     "true",
   ].join("; ");
   const out = await mustRun(docker, host, "inspecting the data directory", asPostgres(script));
   const words = new Set(out.split(/\s+/));
+  const startConf =
+    fence.kind === "start.conf" ? (/startConf=(\S*)/.exec(out)?.[1] ?? "") || null : null;
   return {
     hasData: words.has("hasData"),
     running: words.has("running"),
     standbySignal: words.has("standbySignal"),
-    fenced: words.has("fenced"),
+    fenced:
+      fence.kind === "marker"
+        ? words.has("fenced")
+        : startConf === "manual" || startConf === "disabled",
+    startConf,
   };
 }
 
 export async function startPostgres(docker: Docker, host: LabHost): Promise<void> {
-  await mustRun(docker, host, "pg_ctl start", host.commands.start(START_WAIT_S), START_DEADLINE_MS);
+  const { startWhat, start } = host.commands;
+  await mustRun(docker, host, startWhat, start(START_WAIT_S), START_DEADLINE_MS);
 }
 
 /** pg_controldata, parsed (readable while the server is down). */

@@ -2,17 +2,28 @@ import type Docker from "dockerode";
 import type { Progress } from "../core/progress.ts";
 import { shellQuote } from "../hosts/commands.ts";
 import { type LabHost, labHost } from "./hosts.ts";
-import { asPostgres, mustRun, queryJson, startPostgres } from "./postgres.ts";
-import { type NodeName, PG, type Topology } from "./topology.ts";
+import { asPostgres, asRoot, mustRun, queryJson, startPostgres } from "./postgres.ts";
+import { LAYOUTS, type NodeName, PG, type Topology } from "./topology.ts";
 
 /**
- * Creating the lab's servers: node1 by initdb as the primary, the other by the host commands'
- * base backup (what a switchover runs to rebuild a standby).
+ * Creating the lab's servers: node1 as the primary (on a Debian host `pg_createcluster 15 main`,
+ * on a pg_ctl host initdb), the other by the host commands' base backup (what a switchover runs
+ * to rebuild a standby), into its own cluster's data directory.
  */
 const BASEBACKUP_DEADLINE_MS = 10 * 60_000;
 
-/** Settings a switchover needs: replication, hot standby, and pg_rewind (wal_log_hints + checksums). */
-const SETTINGS = `
+/**
+ * Settings a switchover needs: replication, hot standby, and pg_rewind (wal_log_hints +
+ * checksums). cluster_name is how a write through the VIP tells which node committed it: a
+ * Debian host's is in its own postgresql.conf; a pg_ctl host's entrypoint writes node.conf,
+ * outside the data directory so that a base backup does not copy it.
+ */
+function settings(topology: Topology, name: NodeName): string {
+  const own =
+    topology.hostKind === "debian"
+      ? `cluster_name = '${topology.nodes[name].hostname}'`
+      : "include_if_exists = '/etc/pg-switchover/node.conf'";
+  return `
 # --- pg-switchover lab ---
 listen_addresses = '*'
 port = ${PG.port}
@@ -22,8 +33,27 @@ max_replication_slots = 10
 wal_keep_size = '512MB'
 hot_standby = on
 wal_log_hints = on
-include_if_exists = '/etc/pg-switchover/node.conf'
+${own}
 `;
+}
+
+/**
+ * A Debian host's cluster, configured for the lab: made anew with pg_createcluster (one left by
+ * an interrupted `lab up` is dropped: only a node without data gets here), start.conf auto.
+ * `initdb` is pg_createcluster's passthrough to initdb.
+ */
+function createDebianCluster(topology: Topology, name: NodeName, initdb: string): string {
+  const { control, configDir, dataDir } = LAYOUTS.debian;
+  const cluster =
+    control.mode === "systemd" ? `${control.cluster.version} ${control.cluster.name}` : "";
+  return [
+    `{ test ! -e ${configDir} || pg_dropcluster --stop ${cluster}; }`,
+    `rm -rf ${dataDir}`,
+    `pg_createcluster ${cluster} --start-conf=auto --locale=C.UTF-8 -- ${initdb} >/dev/null`,
+    `printf %s ${shellQuote(settings(topology, name))} >> ${configDir}/postgresql.conf`,
+    `printf %s ${shellQuote(hbaRules(topology.subnet))} > ${configDir}/pg_hba.conf`,
+  ].join(" && ");
+}
 
 function hbaRules(subnet: string): string {
   return [
@@ -45,19 +75,26 @@ export async function initPrimary(
   progress: Progress,
 ) {
   const host = labHost(topology, name);
-  const fresh = `${PG.data}.new`;
-  progress(`initdb on ${name} (data checksums, so pg_rewind works)`);
-  // Built aside and renamed at the end: a half-initialised directory never looks like data.
-  const initdb = asPostgres(
-    [
-      `rm -rf ${fresh}`,
-      `${PG.bin}/initdb -D ${fresh} --data-checksums --auth=trust --encoding=UTF8 --locale=C.UTF-8 -U ${PG.superuser} >/dev/null`,
-      `printf %s ${shellQuote(SETTINGS)} >> ${fresh}/postgresql.conf`,
-      `printf %s ${shellQuote(hbaRules(topology.subnet))} > ${fresh}/pg_hba.conf`,
-      `mv ${fresh} ${PG.data}`,
-    ].join(" && "),
-  );
-  await mustRun(docker, host, "initdb", initdb, 120_000);
+  if (topology.hostKind === "debian") {
+    progress(`pg_createcluster 15 main on ${name} (data checksums, so pg_rewind works)`);
+    const create = createDebianCluster(topology, name, "--data-checksums");
+    await mustRun(docker, host, "pg_createcluster", asRoot(create), 120_000);
+  } else {
+    const data = host.spec.dataDir;
+    const fresh = `${data}.new`;
+    progress(`initdb on ${name} (data checksums, so pg_rewind works)`);
+    // Built aside and renamed at the end: a half-initialised directory never looks like data.
+    const initdb = asPostgres(
+      [
+        `rm -rf ${fresh}`,
+        `${PG.bin}/initdb -D ${fresh} --data-checksums --auth=trust --encoding=UTF8 --locale=C.UTF-8 -U ${PG.superuser} >/dev/null`,
+        `printf %s ${shellQuote(settings(topology, name))} >> ${fresh}/postgresql.conf`,
+        `printf %s ${shellQuote(hbaRules(topology.subnet))} > ${fresh}/pg_hba.conf`,
+        `mv ${fresh} ${data}`,
+      ].join(" && "),
+    );
+    await mustRun(docker, host, "initdb", initdb, 120_000);
+  }
   progress(`starting postgres on ${name} (primary)`);
   await startPostgres(docker, host);
 }
@@ -99,6 +136,17 @@ export async function cloneStandby(
 ) {
   const host = labHost(topology, name);
   const source = labHost(topology, primary).spec;
+  if (topology.hostKind === "debian") {
+    // The cluster's configuration is the node's own; its initdb'd data gives way to the copy.
+    progress(`pg_createcluster 15 main on ${name}, for its configuration`);
+    await mustRun(
+      docker,
+      host,
+      "pg_createcluster",
+      asRoot(createDebianCluster(topology, name, "--no-sync")),
+      120_000,
+    );
+  }
   progress(`pg_basebackup on ${name} from ${primary} (standby, streaming)`);
   await mustRun(
     docker,
@@ -107,6 +155,7 @@ export async function cloneStandby(
     host.commands.baseBackup(source),
     BASEBACKUP_DEADLINE_MS,
   );
+  await mustRun(docker, host, "removing the set-aside data", host.commands.removeSetAside);
   progress(`starting postgres on ${name} (standby)`);
   await startPostgres(docker, host);
 }

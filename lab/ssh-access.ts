@@ -4,7 +4,7 @@ import type Docker from "dockerode";
 import ssh2 from "ssh2";
 import { stringify } from "yaml";
 import type { Progress } from "../core/progress.ts";
-import { shellQuote } from "../hosts/commands.ts";
+import { type HostSpec, shellQuote } from "../hosts/commands.ts";
 import { stateDir } from "../hosts/state-dir.ts";
 import { describeFailure, execInContainer } from "../hosts/transports/docker-exec.ts";
 import type { LabStatus } from "./status.ts";
@@ -81,23 +81,37 @@ function loginSetup(publicKey: string): string {
     `install -d -m 700 -o ${LAB_LOGIN} -g ${LAB_LOGIN} ${home}/.ssh`,
     `echo ${shellQuote(publicKey)} > ${home}/.ssh/authorized_keys`,
     `chown ${LAB_LOGIN}:${LAB_LOGIN} ${home}/.ssh/authorized_keys && chmod 600 ${home}/.ssh/authorized_keys`,
-    `echo '${LAB_LOGIN} ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/pg-switchover-${LAB_LOGIN}`,
+    // The executor keeps a shell open per user (`sudo -n sh`, `sudo -n -u postgres sh`): systemctl,
+    // start.conf, apt-get and ip as root; pg_ctl, psql and the data directory as postgres.
+    `echo '${LAB_LOGIN} ALL=(root,postgres) NOPASSWD: ALL' > /etc/sudoers.d/pg-switchover-${LAB_LOGIN}`,
     `chmod 440 /etc/sudoers.d/pg-switchover-${LAB_LOGIN}`,
     "cat /etc/ssh/ssh_host_*_key.pub",
   ].join("\n");
 }
 
-/** The lab's inventory: primary is the node holding the VIP now. */
+/**
+ * The lab's inventory: primary is the node holding the VIP now. A Debian host needs only its
+ * cluster (paths follow from it, as on any stock server); a pg_ctl host spells out its own.
+ */
 function labInventory(topology: Topology, status: LabStatus, targetVersion: string): string {
   const c = labCluster(topology);
   const primary = status.vip.holder ?? "node1";
+  const node = (h: HostSpec) => {
+    const ssh = { user: LAB_LOGIN, key: "id_ed25519" };
+    if (h.control.mode !== "pg_ctl") {
+      const { version, name } = h.control.cluster;
+      return { address: h.address, ssh, control: h.control.mode, cluster: `${version}/${name}` };
+    }
+    const { name: _name, control, ...paths } = h;
+    return {
+      ...paths,
+      ssh,
+      control: control.mode,
+      ...(control.configFile ? { configFile: control.configFile } : {}),
+    };
+  };
   const inventory = {
-    nodes: Object.fromEntries(
-      c.nodes.map(({ name, ...host }) => [
-        name,
-        { ...host, ssh: { user: LAB_LOGIN, key: "id_ed25519" } },
-      ]),
-    ),
+    nodes: Object.fromEntries(c.nodes.map((h) => [h.name, node(h)])),
     primary,
     standby: c.nodes.find((n) => n.name !== primary)?.name ?? "node2",
     vip: { address: c.vip.address, prefix: c.vip.prefix, interface: c.vip.device },

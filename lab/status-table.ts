@@ -6,7 +6,18 @@ export function formatStatus(status: LabStatus): string {
     return "The lab does not exist: `switchover lab up` creates it.";
   }
   const rows = [
-    ["NODE", "ADDRESS", "CONTAINER", "POSTGRES", "ROLE", "VERSION", "TIMELINE", "LSN", "LAG"],
+    [
+      "NODE",
+      "ADDRESS",
+      "CONTAINER",
+      "POSTGRES",
+      "ROLE",
+      "VERSION",
+      "TIMELINE",
+      "LSN",
+      "LAG",
+      "FENCED",
+    ],
     ...status.nodes.map(row),
   ];
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
@@ -16,7 +27,7 @@ export function formatStatus(status: LabStatus): string {
       .join("  ")
       .trimEnd(),
   );
-  return [vipLine(status), "", ...table].join("\n");
+  return [vipLine(status), hostsLine(status), "", ...table].join("\n");
 }
 
 function vipLine(status: LabStatus): string {
@@ -25,6 +36,12 @@ function vipLine(status: LabStatus): string {
     return `VIP ${vip.address} on ${vip.holders.join(" AND ")} (fault: two holders)`;
   if (!vip.holder) return `VIP ${vip.address} on no node`;
   return `VIP ${vip.address} on ${vip.holder}    ${vip.uri}`;
+}
+
+function hostsLine(status: LabStatus): string {
+  const n = status.nodes[0];
+  const how = n ? `${n.control}${n.unit ? `, ${n.unit}` : ""}` : "";
+  return `hosts: ${status.hostKind}${how ? ` (${how})` : ""}`;
 }
 
 function row(n: NodeStatus): string[] {
@@ -38,6 +55,11 @@ function row(n: NodeStatus): string[] {
     n.timeline === null ? "-" : String(n.timeline),
     n.lsn ?? "-",
     lag(n),
+    n.fenced === null
+      ? "-"
+      : n.fenced
+        ? `yes${n.startConf ? ` (start.conf ${n.startConf})` : ""}`
+        : "no",
   ];
 }
 

@@ -1,10 +1,18 @@
 import type Docker from "dockerode";
 import { formatLsn, parseLsn } from "../core/lsn.ts";
 import { shortVersion } from "../hosts/commands.ts";
+import { type ControlMode, clusterUnit } from "../hosts/control.ts";
 import { type LabHost, labHost } from "./hosts.ts";
 import { inspectContainer } from "./nodes.ts";
 import { controlData, dataDirFacts, packageVersion, queryJson, replication } from "./postgres.ts";
-import { NODE_NAMES, type NodeName, type Topology, vipUri } from "./topology.ts";
+import {
+  type HostKind,
+  LAYOUTS,
+  NODE_NAMES,
+  type NodeName,
+  type Topology,
+  vipUri,
+} from "./topology.ts";
 import { vipHolders } from "./vip.ts";
 
 export interface NodeStatus {
@@ -14,6 +22,17 @@ export interface NodeStatus {
   /** The container exists / runs. */
   exists: boolean;
   running: boolean;
+  /** What the host is: a stock Debian server, or a pg_ctl host. */
+  hostKind: HostKind;
+  /** How the host commands start and stop its server. */
+  control: ControlMode;
+  /** The systemd unit that runs the cluster; null on a pg_ctl host. */
+  unit: string | null;
+  /** The cluster's start.conf word (auto: started by boot and package scripts; manual: fenced);
+   * null on a pg_ctl host, or where it could not be read. */
+  startConf: string | null;
+  /** The host's fence is up: start.conf manual (or disabled), or the pg_ctl marker. */
+  fenced: boolean | null;
   /** Postgres in the container: up, down (has data), or no data directory yet. */
   postgres: "up" | "down" | "no-data" | "unknown";
   /** From pg_is_in_recovery() when up; from standby.signal when down. */
@@ -35,6 +54,8 @@ export interface NodeStatus {
 }
 
 export interface LabStatus {
+  /** What the lab's hosts are (every node is of the same kind). */
+  hostKind: HostKind;
   subnet: string;
   vip: { address: string; holder: NodeName | null; holders: NodeName[]; uri: string };
   nodes: NodeStatus[];
@@ -58,6 +79,7 @@ export async function collectStatus(docker: Docker, topology: Topology): Promise
   }
   const holders = await vipHolders(docker, topology);
   return {
+    hostKind: topology.hostKind,
     subnet: topology.subnet,
     vip: {
       address: topology.vip,
@@ -72,12 +94,18 @@ export async function collectStatus(docker: Docker, topology: Topology): Promise
 async function nodeStatus(docker: Docker, topology: Topology, name: NodeName): Promise<NodeStatus> {
   const { container, address } = topology.nodes[name];
   const info = await inspectContainer(docker, container);
+  const { control } = LAYOUTS[topology.hostKind];
   const status: NodeStatus = {
     name,
     container,
     address,
     exists: info !== undefined,
     running: info?.State.Running ?? false,
+    hostKind: topology.hostKind,
+    control: control.mode,
+    unit: control.mode === "systemd" ? clusterUnit(control.cluster) : null,
+    startConf: null,
+    fenced: null,
     postgres: "unknown",
     role: null,
     version: null,
@@ -96,6 +124,8 @@ async function nodeStatus(docker: Docker, topology: Topology, name: NodeName): P
   ]);
   status.packageVersion = installed;
   status.version = installed ? shortVersion(installed) : null;
+  status.startConf = facts.startConf;
+  status.fenced = facts.fenced;
   if (!facts.hasData) return { ...status, postgres: "no-data" };
   if (facts.running) return { ...status, ...(await live(docker, host)) };
   return { ...status, ...(await fromControlFile(docker, host, facts.standbySignal)) };

@@ -1,5 +1,5 @@
 import { EnvironmentError } from "../core/errors.ts";
-import { type ClusterSpec, fenceMarker } from "../hosts/commands.ts";
+import type { ClusterSpec, HostControl } from "../hosts/commands.ts";
 /**
  * Names and addresses of the lab: one Docker network, two hosts, a VIP. Everything the lab creates
  * carries LAB_LABEL, and `lab down` removes exactly what carries it.
@@ -18,7 +18,17 @@ export const DEFAULT_SUBNET = "10.213.57.0/24";
 export type NodeName = "node1" | "node2";
 export const NODE_NAMES: readonly NodeName[] = ["node1", "node2"];
 
+/**
+ * What the lab's hosts are: `debian`, a stock Debian server (systemd, a postgresql-common
+ * cluster run by postgresql@15-main, maintainer scripts live), or `pg_ctl`, a hand-built host
+ * (postgres started with pg_ctl by the container's entrypoint).
+ */
+export type HostKind = "debian" | "pg_ctl";
+export const HOST_KINDS: readonly HostKind[] = ["debian", "pg_ctl"];
+export const DEFAULT_HOST_KIND: HostKind = "debian";
+
 export interface Topology {
+  hostKind: HostKind;
   subnet: string;
   gateway: string;
   /** Docker hands out dynamic addresses only from here, so .10–.12 stay ours. */
@@ -31,6 +41,7 @@ export interface Topology {
 }
 
 export function labTopology(
+  hostKind: HostKind = DEFAULT_HOST_KIND,
   subnet = process.env.PG_SWITCHOVER_LAB_SUBNET ?? DEFAULT_SUBNET,
 ): Topology {
   const match = /^(\d{1,3}\.\d{1,3}\.\d{1,3})\.0\/24$/.exec(subnet);
@@ -43,6 +54,7 @@ export function labTopology(
     volume: `pg-switchover-${name}-data`,
   });
   return {
+    hostKind,
     subnet,
     gateway: `${prefix}.1`,
     dynamicRange: `${prefix}.128/25`,
@@ -51,18 +63,9 @@ export function labTopology(
   };
 }
 
-const DATA = "/var/lib/postgresql/15/lab";
-
-/** Where Postgres lives inside a lab host (Debian's layout for version 15). */
+/** What both kinds of lab host share: Debian's PostgreSQL 15 binaries, socket, users. */
 export const PG = {
   bin: "/usr/lib/postgresql/15/bin",
-  pgCtl: "/usr/lib/postgresql/15/bin/pg_ctl",
-  data: DATA,
-  log: "/var/log/postgresql/lab.log",
-  /** When this file exists, neither the entrypoint nor `lab up` starts the node's postgres: the
-   * plan fences an old primary so that a restarted container cannot bring it back. The
-   * entrypoint spells out the same path. */
-  fenceMarker: fenceMarker({ dataDir: DATA }),
   socketDir: "/var/run/postgresql",
   port: 5432,
   /** The OS user every Postgres command runs as (docker exec --user postgres). */
@@ -71,6 +74,32 @@ export const PG = {
   replicationUser: "replicator",
   database: "app",
 } as const;
+
+/** Where a lab host of each kind keeps its server, and how it is run. */
+export interface HostLayout {
+  dataDir: string;
+  logFile: string;
+  /** The cluster's own configuration directory (postgresql-common), or none: in the data dir. */
+  configDir: string | null;
+  control: HostControl;
+}
+
+export const LAYOUTS: Record<HostKind, HostLayout> = {
+  // pg_createcluster 15 main's layout, run by systemd.
+  debian: {
+    dataDir: "/var/lib/postgresql/15/main",
+    logFile: "/var/log/postgresql/postgresql-15-main.log",
+    configDir: "/etc/postgresql/15/main",
+    control: { mode: "systemd", cluster: { version: "15", name: "main" } },
+  },
+  // The entrypoint (image/entrypoint.sh) spells out these paths too.
+  pg_ctl: {
+    dataDir: "/var/lib/postgresql/15/lab",
+    logFile: "/var/log/postgresql/lab.log",
+    configDir: null,
+    control: { mode: "pg_ctl", configFile: null },
+  },
+};
 
 /** The libpq URI a client on the Docker host uses to reach the primary through the VIP. */
 export function vipUri(topology: Topology, database = "postgres"): string {
@@ -84,11 +113,12 @@ export function labCluster(topology: Topology): ClusterSpec {
       name,
       address: topology.nodes[name].address,
       pgBin: PG.bin,
-      dataDir: PG.data,
+      dataDir: LAYOUTS[topology.hostKind].dataDir,
       port: PG.port,
       socketDir: PG.socketDir,
-      logFile: PG.log,
+      logFile: LAYOUTS[topology.hostKind].logFile,
       osUser: PG.osUser,
+      control: LAYOUTS[topology.hostKind].control,
     })),
     vip: { address: topology.vip, prefix: 24, device: "eth0" },
     superuser: PG.superuser,

@@ -15,6 +15,8 @@ import {
   parseWalRecordEnd,
   shellQuote,
 } from "../hosts/commands.ts";
+import { readStartConf } from "../hosts/control.ts";
+import { hostFactsCommand, judgeControl, parseHostFacts } from "../hosts/host-facts.ts";
 
 /**
  * The host commands and their parsers against the real PostgreSQL 15 of this machine: a primary
@@ -57,6 +59,7 @@ const host = (name: string, p: number): HostSpec => ({
   socketDir: dir,
   logFile: join(dir, `${name}.log`),
   osUser: "postgres",
+  control: { mode: "pg_ctl", configFile: null },
 });
 const primary = host("node1", port);
 const standby = host("node2", port + 1);
@@ -74,7 +77,7 @@ const s = hostCommands(cluster, standby);
 function run(cmd: HostCommand, env: NodeJS.ProcessEnv = process.env): Promise<Run> {
   const argv = ["-u", cmd.user, "--", "sh", "-c", cmd.script];
   return new Promise((resolve) => {
-    execFile("runuser", argv, { cwd: dir, env, timeout: 90_000 }, (error, out, err) => {
+    execFile("runuser", argv, { cwd: "/", env, timeout: 90_000 }, (error, out, err) => {
       const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1;
       resolve({ code, out, err });
     });
@@ -271,3 +274,127 @@ describe.skipIf(problem !== null && !inCi)("host commands on real PostgreSQL 15"
     expect(wrong.map((r) => `${r.line.slice(0, 90)} ends at ${formatLsn(r.end)}`)).toEqual([]);
   });
 });
+
+/** A server of its own in a directory of its own, for the other control modes' tests. */
+function scratch(prefix: string) {
+  const where = problem ? "" : mkdtempSync(join(tmpdir(), prefix));
+  return {
+    where,
+    async own() {
+      chownSync(where, Number(await ok({ user: "root", script: "id -u postgres" })), 0);
+    },
+    remove: () => where && rmSync(where, { recursive: true, force: true }),
+  };
+}
+
+describe.skipIf(problem !== null && !inCi)(
+  "pg_ctl control with a postgresql.conf outside the data directory",
+  () => {
+    const s3 = scratch("pgsw-conf-");
+    const h: HostSpec = {
+      ...host("node3", port + 2),
+      dataDir: join(s3.where, "data"),
+      socketDir: s3.where,
+      logFile: join(s3.where, "node3.log"),
+      control: { mode: "pg_ctl", configFile: join(s3.where, "etc", "postgresql.conf") },
+    };
+    const c = hostCommands({ ...cluster, nodes: [h] }, h);
+    beforeAll(async () => {
+      if (problem) throw new Error(`host command tests need PostgreSQL 15 and root: ${problem}`);
+      await s3.own();
+      await ok({
+        user: "postgres",
+        script: `${PG_BIN}/initdb -D ${h.dataDir} -U postgres --auth=trust -N >/dev/null && mkdir ${s3.where}/etc && mv ${h.dataDir}/postgresql.conf ${s3.where}/etc/ && printf '%s\\n' "port = ${h.port}" "listen_addresses = ''" "unix_socket_directories = '${s3.where}'" >> ${s3.where}/etc/postgresql.conf`,
+      });
+    });
+    afterAll(async () => {
+      await run(c.stop({ mode: "immediate", fence: false }, 30));
+      s3.remove();
+    });
+
+    it("starts the server on that file, idempotently, and stops it", async () => {
+      expect((await run(c.start(30))).code).toBe(0);
+      expect((await run(c.start(30))).code).toBe(0);
+      expect((await sql(h, "SHOW config_file")).trim()).toBe(
+        join(s3.where, "etc", "postgresql.conf"),
+      );
+      expect((await run(c.stop({ mode: "fast", fence: true }, 30))).code).toBe(0);
+      expect(existsSync(fenceMarker(h))).toBe(true);
+      expect((await run(c.status)).code).toBe(3);
+    });
+  },
+);
+
+describe.skipIf(problem !== null && !inCi)(
+  "pg_ctlcluster control on a postgresql-common cluster of this machine (no systemd)",
+  () => {
+    const s4 = scratch("pgsw-cluster-");
+    const name = `pgsw_test_${process.pid}`;
+    const h: HostSpec = {
+      ...host("node4", port + 3),
+      dataDir: join(s4.where, "data"),
+      socketDir: s4.where,
+      logFile: join(s4.where, "node4.log"),
+      control: { mode: "pg_ctlcluster", cluster: { version: "15", name } },
+    };
+    const c = hostCommands({ ...cluster, nodes: [h] }, h);
+    const startConf = `/etc/postgresql/15/${name}/start.conf`;
+    const word = async () => (await ok({ user: "root", script: readStartConf(startConf) })).trim();
+    let created = false;
+    beforeAll(async () => {
+      if (problem) throw new Error(`host command tests need PostgreSQL 15 and root: ${problem}`);
+      if (existsSync("/run/systemd/system"))
+        throw new Error("this machine runs systemd: pg_ctlcluster would hand the cluster to it");
+      await s4.own();
+      await ok({
+        user: "root",
+        script: `pg_createcluster 15 ${name} -d ${h.dataDir} -p ${h.port} -s ${s4.where} -l ${h.logFile} --start-conf=auto -- --auth=trust -N >/dev/null`,
+      });
+      created = true;
+    });
+    afterAll(async () => {
+      if (created) await run({ user: "root", script: `pg_dropcluster --stop 15 ${name}` });
+      s4.remove();
+    });
+
+    it("starts with pg_ctlcluster; a fenced stop sets start.conf manual first; the next start sets auto", async () => {
+      expect((await run(c.start(30))).code).toBe(0);
+      expect((await run(c.start(30))).code).toBe(0);
+      expect((await run(c.status)).code).toBe(0);
+      expect(await word()).toBe("auto");
+      expect((await run(c.stop({ mode: "fast", fence: true }, 30))).code).toBe(0);
+      expect((await run(c.status)).code).toBe(3);
+      expect(await word()).toBe("manual");
+      expect(await controlDataOf(h)).toMatchObject({ state: "shut down" });
+      expect((await run(c.stop({ mode: "fast", fence: true }, 30))).code).toBe(0);
+      expect((await run(c.start(30))).code).toBe(0);
+      expect(await word()).toBe("auto");
+    });
+
+    it("an immediate stop is one (pg_control still in production)", async () => {
+      expect((await run(c.stop({ mode: "immediate", fence: false }, 30))).code).toBe(0);
+      expect((await run(c.status)).code).toBe(3);
+      expect(await controlDataOf(h)).toMatchObject({ state: "in production" });
+    });
+
+    it("pre-flight's look finds the cluster as pg_lsclusters lists it, and agrees with the inventory", async () => {
+      const facts = parseHostFacts(await ok(hostFactsCommand()));
+      expect(facts.systemd).toBe(false);
+      expect(facts.clusters.find((x) => x.name === name)).toMatchObject({
+        version: "15",
+        port: h.port,
+        owner: "postgres",
+        dataDir: h.dataDir,
+        startConf: "auto",
+      });
+      expect(judgeControl(h, facts).map((x) => x.status)).toEqual(["ok"]);
+      expect(judgeControl({ ...h, port: h.port + 100 }, facts)[0]?.detail).toMatch(
+        /^field nodes\.node4\.port: /,
+      );
+    });
+  },
+);
+
+async function controlDataOf(h: HostSpec) {
+  return parseControlData(await ok(hostCommands({ ...cluster, nodes: [h] }, h).controlData));
+}

@@ -8,22 +8,26 @@ import { labEnvironment } from "./support/lab-env.ts";
 /**
  * The verified plan under real faults in the lab, as a user runs it: `switchover rehearse
  * --faults 6 --seed CORPUS_SEED`, six rehearsals from a fresh lab at 15.18, each with one fault
- * (a crash, a partition and a hang among them, at different steps), healed before the checkers
- * look. The larger corpus is `switchover rehearse --faults 12 --seed 1`.
+ * (a crash, a partition, a hang and two reboots of the old primary's host among them, at
+ * different steps), healed before the checkers look. The larger corpus is `switchover rehearse --faults 12 --seed 1`.
  */
 const MINUTE = 60_000;
-const CORPUS_SEED = 1029;
+const CORPUS_SEED = 1040;
 const CASES = 6;
 const { skip } = await labEnvironment("fault rehearsal tests");
 
 describe("the CI corpus", () => {
-  it("covers a crash, a partition and a hang, each at a different step", () => {
+  it("covers a crash, a partition, a hang and two reboots, at five different steps", () => {
     const faults = Array.from({ length: CASES }, (_, i) =>
       drawLabFault(CORPUS_SEED + i, PLANS.verified),
     );
     const kinds = faults.map((f) => f.kind);
     expect(kinds).toEqual(expect.arrayContaining(["crash", "partition", "commandHangs"]));
-    expect(new Set(faults.map((f) => f.at.step)).size).toBe(CASES);
+    // A reboot of the old primary between its stop and the promotion, and one during its upgrade.
+    const reboots = faults.filter((f) => f.kind === "reboot").map((f) => f.at.step);
+    expect(reboots).toHaveLength(2);
+    expect(reboots).toContain("upgradeOldPrimary");
+    expect(new Set(faults.map((f) => f.at.step)).size).toBeGreaterThanOrEqual(5);
   });
 });
 
@@ -33,7 +37,7 @@ describe.skipIf(skip)("fault rehearsals against the lab (verified plan)", () => 
     async () => {
       const r = await rehearse(["--faults", String(CASES), "--seed", String(CORPUS_SEED)]);
       expect(r).toMatchObject({ plan: "verified", runs: CASES, violations: 0, unknown: 0 });
-      expect(r.byKind).toEqual({ lostWrite: 0, splitBrain: 0, stuck: 0 });
+      expect(r.byKind).toEqual({ lostWrite: 0, splitBrain: 0, stuck: 0, liveness: 0 });
       for (const c of r.cases) {
         expect(
           c.struck.map((s) => s.outcome),

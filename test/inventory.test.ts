@@ -68,9 +68,65 @@ describe("inventory", () => {
     ).toMatch(/field nodes\.db2\.ssh: expected a key file \(key:\) or agent: true/);
   });
 
-  it("refuses what the host commands cannot run yet, and unknown fields", () => {
-    const systemd = GOOD.replace("address: 10.0.0.12", "address: 10.0.0.12\n    control: systemd");
-    expect(refused(systemd)).toMatch(/field nodes\.db2\.control: "systemd" is not supported yet/);
+  it("a Debian host is its cluster: control systemd by default, paths from version and name", () => {
+    const inv = parseInventory(
+      GOOD.replace("address: 10.0.0.12", 'address: 10.0.0.12\n    cluster: "16/data"'),
+      "/etc/pgs/prod.yaml",
+    );
+    const [db1, db2] = inv.cluster.nodes;
+    expect(db1).toMatchObject({
+      control: { mode: "systemd", cluster: { version: "15", name: "main" } },
+      pgBin: "/usr/lib/postgresql/15/bin",
+      logFile: "/var/log/postgresql/postgresql-15-main.log",
+    });
+    expect(db2).toMatchObject({
+      control: { mode: "systemd", cluster: { version: "16", name: "data" } },
+      pgBin: "/usr/lib/postgresql/16/bin",
+      dataDir: "/var/lib/postgresql/16/data",
+      logFile: "/var/log/postgresql/postgresql-16-data.log",
+    });
+    const pgCtl = parseInventory(
+      GOOD.replace(
+        "address: 10.0.0.12",
+        "address: 10.0.0.12\n    control: pg_ctl\n    dataDir: /srv/pg\n    configFile: /etc/pg/pg.conf",
+      ),
+      "/etc/pgs/prod.yaml",
+    ).cluster.nodes[1];
+    expect(pgCtl).toMatchObject({
+      dataDir: "/srv/pg",
+      control: { mode: "pg_ctl", configFile: "/etc/pg/pg.conf" },
+    });
+    const noSystemd = GOOD.replace(
+      "address: 10.0.0.12",
+      "address: 10.0.0.12\n    control: pg_ctlcluster",
+    );
+    expect(parseInventory(noSystemd, "/x.yaml").cluster.nodes[1]?.control.mode).toBe(
+      "pg_ctlcluster",
+    );
+  });
+
+  it("refuses a control mode it does not know, fields of another mode, and unknown fields", () => {
+    const rc = GOOD.replace("address: 10.0.0.12", "address: 10.0.0.12\n    control: rc.d");
+    expect(refused(rc)).toMatch(
+      /field nodes\.db2\.control: expected "systemd" .*, "pg_ctlcluster" .* or "pg_ctl"/,
+    );
+    const clusterOnPgCtl = GOOD.replace(
+      "address: 10.0.0.12",
+      'address: 10.0.0.12\n    control: pg_ctl\n    cluster: "15/main"',
+    );
+    expect(refused(clusterOnPgCtl)).toMatch(
+      /field nodes\.db2\.cluster: a postgresql-common cluster is run by control systemd or pg_ctlcluster/,
+    );
+    const configOnSystemd = GOOD.replace(
+      "address: 10.0.0.12",
+      "address: 10.0.0.12\n    configFile: /etc/x.conf",
+    );
+    expect(refused(configOnSystemd)).toMatch(
+      /field nodes\.db2\.configFile: control systemd reads the cluster's own/,
+    );
+    expect(
+      refused(GOOD.replace("address: 10.0.0.12", 'address: 10.0.0.12\n    cluster: "main"')),
+    ).toMatch(/field nodes\.db2\.cluster: expected a cluster such as "15\/main"/);
     expect(refused(GOOD.replace("vip:", "vips:"))).toMatch(/field \(top level\): .*\(vips\)/);
     expect(
       refused(

@@ -3,6 +3,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { debianVersion } from "../hosts/commands.ts";
 import { findArchives, parseDeb822, parseOneLine } from "../lab/apt-sources.ts";
+import { labImageTags } from "../lab/image.ts";
 import { type LabStatus, labDown, labStatus, labUp } from "../lab/lab.ts";
 import { lsnDiff } from "../lab/status.ts";
 import { LAB_LABEL, labTopology } from "../lab/topology.ts";
@@ -56,6 +57,22 @@ describe("lab helpers (no Docker needed)", () => {
 
   it("measures lag in bytes between LSNs", () => {
     expect(lsnDiff("1/0", "0/FFFFFF00")).toBe(256);
+  });
+
+  it("tags each host kind's image by its own inputs: the same inputs, the same tags", () => {
+    const inputs = {
+      baseImage: "pg-switchover/base:bookworm",
+      from: "15.18",
+      to: "15.20",
+      archives: { mirror: "http://m.example/debian", security: "http://m.example/debian-security" },
+    };
+    const tags = labImageTags(inputs);
+    expect(tags.debian).toMatch(/^pg-switchover\/lab:15\.18-debian-[0-9a-f]{12}$/);
+    expect(tags.pg_ctl).toMatch(/^pg-switchover\/lab:15\.18-pgctl-[0-9a-f]{12}$/);
+    expect(labImageTags(inputs)).toEqual(tags);
+    const later = labImageTags({ ...inputs, to: "15.21" });
+    expect(later.apt).toBe(tags.apt);
+    expect([later.debian, later.pg_ctl]).not.toContain(tags.debian);
   });
 });
 

@@ -9,7 +9,9 @@ import { labEnvironment } from "./support/lab-env.ts";
 /**
  * The whole switchover against the real lab, as a user runs it: `switchover rehearse` (15.18 →
  * 15.20 with apt-get while a client writes through the VIP), `run --lab`, and the classic
- * runbook for comparison. Each rehearsal starts from a fresh lab at 15.18.
+ * runbook for comparison: on stock Debian hosts (the default), where its upgrade of the stopped
+ * old primary brings it back as a second primary, and on pg_ctl hosts, where nothing starts it.
+ * Each rehearsal starts from a fresh lab at 15.18.
  */
 const MINUTE = 60_000;
 const { skip } = await labEnvironment("rehearsal tests");
@@ -62,6 +64,10 @@ describe.skipIf(skip)("rehearsal against the lab (real PostgreSQL 15.18 → 15.2
         walReceiver: "streaming",
         timeline: 2,
         version: "15.20",
+        // Fenced while it was down, started again as a standby: start.conf back to auto.
+        hostKind: "debian",
+        startConf: "auto",
+        fenced: false,
       });
     },
     15 * MINUTE,
@@ -78,9 +84,22 @@ describe.skipIf(skip)("rehearsal against the lab (real PostgreSQL 15.18 → 15.2
   );
 
   it(
-    "seed plan (the classic runbook): rejoins by a full base backup; lab down leaves nothing",
+    "seed plan on stock Debian: the old primary's upgrade starts it again as a second primary",
     async () => {
-      const r = await report(["rehearse", "--json", "--plan", "seed"]);
+      const run = await switchover(["rehearse", "--json", "--plan", "seed"]);
+      expect(run.code).toBe(1);
+      const r = JSON.parse(run.stdout) as RealRunReport;
+      expect(r).toMatchObject({ plan: "seed", verdict: "violated" });
+      const check = (kind: string) => r.checks.find((c) => c.kind === kind)?.verdict;
+      expect(check("splitBrain")).toBe("violated");
+    },
+    15 * MINUTE,
+  );
+
+  it(
+    "seed plan on pg_ctl hosts (the classic runbook): rejoins by a full base backup; lab down leaves nothing",
+    async () => {
+      const r = await report(["rehearse", "--json", "--plan", "seed", "--host", "pg_ctl"]);
       expect(r).toMatchObject({ plan: "seed", status: "done", timeline: 2 });
       expect(r.rejoin?.method).toBe("baseBackup");
       expect(r.rejoin?.bytesCopied).toBeGreaterThan(1024 * 1024);

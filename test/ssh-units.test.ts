@@ -158,6 +158,23 @@ describe("pre-flight checklist", () => {
     hazards,
     freeBytes: 1 << 20,
     targetAvailable: true,
+    // A stock Debian host: systemd, the cluster 15/main online under its unit, start.conf auto.
+    host: {
+      systemd: true,
+      clusters: [
+        {
+          version: "15",
+          name: "main",
+          port: 5432,
+          status: "online",
+          owner: "postgres",
+          dataDir: "/var/lib/postgresql/15/main",
+          startConf: "auto",
+          unitEnabled: "enabled-runtime",
+          unitActive: "active",
+        },
+      ],
+    },
   };
   const standby: NodeFacts = {
     ...primary,

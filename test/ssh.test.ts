@@ -158,7 +158,13 @@ function notInDryRun(inventory: string, log: string, dryRun: string): string[] {
     .split("\n")
     .map((l) => JSON.parse(l) as HostCommand & { node: string });
   // Not vacuous: the run's every kind of step went over this channel.
-  const tools = ["pg_ctl stop", "apt-get install", "pg_ctl promote", "pg_waldump", "ip addr add"];
+  const tools = [
+    "systemctl stop --no-block postgresql@15-main",
+    "apt-get install",
+    "pg_ctl promote",
+    "pg_waldump",
+    "ip addr add",
+  ];
   expect(tools.filter((t) => !sent.some((c) => c.script.includes(t)))).toEqual([]);
   const lines = sent.map((c) => {
     const host = inv.cluster.nodes.find((n) => n.name === c.node);
@@ -196,7 +202,13 @@ describe.skipIf(skip)("production runs over SSH, against the lab", () => {
     expect(r.stdout).toContain(
       "deploy@node2$ cd / && sudo -n sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install",
     );
-    expect(r.stdout).toMatch(/deploy@node1\$ cd \/ && sudo -n -u postgres sh -c '.*pg_ctl stop/);
+    // The lab's hosts are stock Debian: the cluster's unit, fenced by start.conf, as root.
+    expect(r.stdout).toMatch(
+      /deploy@node1\$ cd \/ && sudo -n sh -c '.*start\.conf.*systemctl stop --no-block postgresql@15-main/,
+    );
+    expect(r.stderr).toMatch(
+      /\[ok\] {3}node1 control systemd: 15\/main, online; fenced by start\.conf/,
+    );
     expect(await labState()).toEqual(before);
   });
 

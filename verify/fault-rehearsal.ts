@@ -2,7 +2,13 @@ import { type Progress, stepProgress } from "../core/progress.ts";
 import { labFaultTimeouts } from "../core/timeouts.ts";
 import { connectDocker } from "../lab/engine.ts";
 import { labDown, labUp } from "../lab/lab.ts";
-import { labNode, labTopology, type NodeName, type Topology } from "../lab/topology.ts";
+import {
+  type HostKind,
+  labNode,
+  labTopology,
+  type NodeName,
+  type Topology,
+} from "../lab/topology.ts";
 import { PLANS, type PlanName } from "../plan/plans.ts";
 import type { CheckKind, Verdict } from "./checkers/verdict.ts";
 import { drawLabFault } from "./lab-faults.ts";
@@ -21,6 +27,8 @@ export interface FaultRehearsalOptions {
   rate: number;
   /** The share of the writes sent to the old primary's own address. */
   directShare: number;
+  /** What the lab's hosts are (default: stock Debian). */
+  host?: HostKind;
   keep: boolean;
   signal: AbortSignal;
   progress: Progress;
@@ -63,7 +71,8 @@ export type FaultRehearsalReport = Pick<
  */
 export async function rehearseWithFaults(o: FaultRehearsalOptions): Promise<FaultRehearsalReport> {
   const spec = PLANS[o.plan];
-  const byKind: Record<CheckKind, number> = { lostWrite: 0, splitBrain: 0, stuck: 0 };
+  // Liveness is the simulator's alone (checkers/liveness.ts): never judged here.
+  const byKind: Record<CheckKind, number> = { lostWrite: 0, splitBrain: 0, stuck: 0, liveness: 0 };
   const cases: FaultCase[] = [];
   for (let i = 0; i < o.faults && !o.signal.aborted; i++) {
     const seed = o.seed + i;
@@ -72,8 +81,12 @@ export async function rehearseWithFaults(o: FaultRehearsalOptions): Promise<Faul
     o.progress(`case ${i + 1}/${o.faults}, seed ${seed}: ${description}`);
     // A fresh lab for every case: whatever the last fault left behind goes with it.
     await labDown(o.progress);
-    const status = await labUp({ from: o.from, to: o.to }, o.progress, o.signal);
-    const topology = labTopology();
+    const status = await labUp(
+      { from: o.from, to: o.to, ...(o.host ? { host: o.host } : {}) },
+      o.progress,
+      o.signal,
+    );
+    const topology = labTopology(status.hostKind);
     const nemesis = new LabNemesis(
       await connectDocker(),
       topology,

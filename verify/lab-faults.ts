@@ -1,7 +1,7 @@
 import { seededRng } from "../core/rng.ts";
 import { branchesOf, FINAL_STATES, type PlanSpec, type StepSpec } from "../plan/spec.ts";
 import { finishing, type LabFault } from "./lab-nemesis.ts";
-import { leadsOnlyTo, type Role } from "./sim-nemesis.ts";
+import { leadsOnlyTo, type Role, type Trigger } from "./sim-nemesis.ts";
 
 /** The steps a run without faults goes through, in order: where a fault can be aimed. */
 export function happyPath(spec: PlanSpec): string[] {
@@ -15,17 +15,41 @@ export function happyPath(spec: PlanSpec): string[] {
   return path;
 }
 
-/** In turn: seeds S to S+7 strike each kind once, so a corpus of consecutive seeds covers them. */
+/**
+ * In turn: seeds S to S+9 strike each kind once (a reboot twice: the host fault real upgrades
+ * bring, one in each of the two places it decides safety, see rebootAt), so a corpus of
+ * consecutive seeds covers them; six from a multiple of ten hold both reboots.
+ */
 const KINDS: LabFault["kind"][] = [
+  "reboot",
   "crash",
   "partition",
   "commandHangs",
   "freeze",
+  "reboot",
   "commandFails",
   "hostDown",
   "slowReplication",
   "upgradeFails",
 ];
+
+/**
+ * Where a reboot decides safety: the old primary's host, between its stop and the promotion (the
+ * first reboot of a turn) or during its own upgrade (the second). Unfenced, either boot starts it
+ * as a primary beside the new one.
+ */
+function rebootAt(spec: PlanSpec, path: string[], second: boolean, delayMs: number): Trigger {
+  const actor = (s: string) => spec.steps[s]?.actor;
+  const promote = path.findIndex((s) => actor(s) === "promote");
+  if (second) {
+    const upgrade = path.filter((s, i) => i > promote && actor(s) === "upgradePackages").at(-1);
+    return { step: upgrade ?? (path.at(-1) as string), delayMs };
+  }
+  const vipDown = path.findIndex((s) => actor(s) === "vipDown");
+  const stop = path.findIndex((s, i) => i > vipDown && actor(s) === "stopPostgres");
+  const between = path.slice(stop + 1, promote + 1);
+  return { step: between[delayMs % between.length] ?? (path[promote] as string), delayMs };
+}
 
 /**
  * The switchover itself: from taking the VIP down to putting it up again. Where a plan's gates
@@ -73,7 +97,11 @@ export function drawLabFault(seed: number, spec: PlanSpec): LabFault {
     case "crash":
       return { kind, node, at };
     case "hostDown":
-      return { kind, node, how: rng.pick(["stop", "kill"] as const), at, forMs };
+      return { kind, node, at, forMs };
+    case "reboot": {
+      const at = rebootAt(spec, path, seed % KINDS.length !== 0, rng.int(0, 300));
+      return { kind, node: "primary", at, downMs: rng.int(0, 3_000) };
+    }
     case "freeze":
       return { kind, node, at, forMs };
     case "partition": {

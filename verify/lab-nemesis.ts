@@ -4,7 +4,7 @@ import { silent } from "../core/progress.ts";
 import { execInContainer } from "../hosts/transports/docker-exec.ts";
 import { withDeadline } from "../lab/engine.ts";
 import { ensureNodeRunning, inspectContainer } from "../lab/nodes.ts";
-import { type NodeName, PG, type Topology } from "../lab/topology.ts";
+import { LAYOUTS, type NodeName, type Topology } from "../lab/topology.ts";
 import type { PlanSpec } from "../plan/spec.ts";
 import type { RunNemesis } from "../run/driver.ts";
 import {
@@ -19,12 +19,14 @@ import {
 
 /**
  * The faults the lab can strike for real: the simulator's vocabulary (crash, freeze, partition,
- * slow replication, a command that fails or hangs), less the operator's death, plus two that
- * only a real host has: the host going down, and a package upgrade that cannot run.
+ * slow replication, a command that fails or hangs, a reboot: the container stopped, which
+ * systemd takes as a clean shutdown, then started, a boot), less the operator's death, plus two
+ * that only a real host has: the host losing power (the container killed, then started), and a
+ * package upgrade that cannot run.
  */
 export type LabFault =
   | Exclude<Fault, { kind: "operatorDies" }>
-  | { kind: "hostDown"; node: Role; how: "stop" | "kill"; at: Trigger; forMs: number }
+  | { kind: "hostDown"; node: Role; at: Trigger; forMs: number }
   | { kind: "upgradeFails"; at: Trigger; forMs: number };
 
 export function describeLabFault(f: LabFault): string {
@@ -33,7 +35,9 @@ export function describeLabFault(f: LabFault): string {
     case "crash":
       return `the ${f.node}'s postmaster is killed (kill -9) ${when}`;
     case "hostDown":
-      return `the ${f.node}'s container is ${f.how === "stop" ? "stopped" : "killed"} for ${f.forMs} ms ${when}`;
+      return `the ${f.node}'s host loses power (container killed) for ${f.forMs} ms ${when}`;
+    case "reboot":
+      return `the ${f.node}'s host reboots (container stopped, started ${f.downMs} ms later) ${when}`;
     case "slowReplication":
       // The kernel here has no sch_netem: a bandwidth cap (HTB) between the nodes slows it instead.
       return `replication is throttled to ${THROTTLE} for ${f.forMs} ms ${when}`;
@@ -157,12 +161,16 @@ export class LabNemesis implements RunNemesis {
         // The postmaster's pid is the first line of postmaster.pid; no server, nothing to kill.
         return this.sh(
           f.node,
-          `pid=$(head -1 ${PG.data}/postmaster.pid 2>/dev/null) || exit 0; kill -9 "$pid"`,
+          `pid=$(head -1 ${LAYOUTS[this.topology.hostKind].dataDir}/postmaster.pid 2>/dev/null) || exit 0; kill -9 "$pid"`,
         );
-      case "hostDown": {
+      case "hostDown":
+      case "reboot": {
         const c = this.container(f.node);
-        await engine(f.how === "stop" ? c.stop({ t: 70 }) : c.kill(), `${f.how} ${c.id}`);
-        return this.healAfter(f.forMs, `host:${f.node}`, () => this.restart(f.node));
+        // A stop is systemd's clean shutdown (SIGRTMIN+3), a kill a power loss; the start boots.
+        const reboot = f.kind === "reboot";
+        await engine(reboot ? c.stop({ t: 70 }) : c.kill(), `${reboot ? "stop" : "kill"} ${c.id}`);
+        const downMs = reboot ? f.downMs : f.forMs;
+        return this.healAfter(downMs, `host:${f.node}`, () => this.restart(f.node));
       }
       case "freeze": {
         const c = this.container(f.node);

@@ -56,7 +56,7 @@ const MAX_LAG_BYTES = 16 * 1024 * 1024;
  * under the temp directory, and is named on stderr so the run can be resumed or reported.
  */
 export async function runOnLab(status: LabStatus, o: LabRunOptions): Promise<RealRunReport> {
-  const topology = labTopology();
+  const topology = labTopology(status.hostKind);
   const { primary, standby } = labPair(status);
   const docker = await connectDocker();
   const endpoint = {

@@ -6,7 +6,7 @@ import type { z } from "zod";
 import { EnvironmentError } from "../../core/errors.ts";
 import type { NodeName } from "../../core/executor.ts";
 import { productionTimeouts, type Timeouts } from "../../core/timeouts.ts";
-import type { ClusterSpec } from "../commands.ts";
+import type { ClusterSpec, HostSpec } from "../commands.ts";
 import { type InventoryFile, inventorySchema } from "./schema.ts";
 
 /** A malformed inventory: the CLI prints the message (file, field, what was expected), exit 3. */
@@ -79,17 +79,15 @@ function describeIssues(error: z.ZodError): string {
 function resolveInventory(inv: InventoryFile, file: string): Inventory {
   const here = dirname(resolve(file));
   const path = (p: string) => resolve(here, p.replace(/^~(?=\/)/, homedir()));
+  const nodes = Object.entries(inv.nodes).map(([name, n]) => resolveHost(name, n));
+  const version = nodes.map(clusterVersion).find((v) => v !== null) ?? "15";
   const cluster: ClusterSpec = {
-    nodes: Object.entries(inv.nodes).map(([name, n]) => {
-      // Everything but how to log in and how Postgres is controlled (always pg_ctl, for now).
-      const { ssh: _ssh, control: _control, ...host } = n;
-      return { name, ...host };
-    }),
+    nodes,
     vip: { address: inv.vip.address, prefix: inv.vip.prefix, device: inv.vip.interface },
     superuser: inv.postgres.superuser,
     replicationUser: inv.postgres.replicationUser,
     database: inv.postgres.database,
-    packages: inv.postgres.packages,
+    packages: inv.postgres.packages ?? [`postgresql-${version}`, `postgresql-client-${version}`],
   };
   const ssh = Object.fromEntries(
     Object.entries(inv.nodes).map(([name, n]) => [
@@ -119,4 +117,42 @@ function resolveInventory(inv: InventoryFile, file: string): Inventory {
     maxLagBytes: inv.maxLagBytes,
     minFreeBytes: inv.minFreeBytes,
   };
+}
+
+type NodeEntry = InventoryFile["nodes"][string];
+
+/**
+ * A node's host as the commands see it. A postgresql-common cluster's paths follow from its
+ * version and name, as pg_createcluster lays them out; pre-flight checks them against
+ * pg_lsclusters. A pg_ctl host's default to Debian's layout for 15/main.
+ */
+function resolveHost(name: string, n: NodeEntry): HostSpec {
+  const common = {
+    name,
+    address: n.address,
+    port: n.port,
+    socketDir: n.socketDir,
+    osUser: n.osUser,
+  };
+  if (n.control === "pg_ctl") {
+    return {
+      ...common,
+      pgBin: n.pgBin ?? "/usr/lib/postgresql/15/bin",
+      dataDir: n.dataDir ?? "/var/lib/postgresql/15/main",
+      logFile: n.logFile ?? "/var/log/postgresql/postgresql-15-main.log",
+      control: { mode: "pg_ctl", configFile: n.configFile ?? null },
+    };
+  }
+  const [version = "15", clusterName = "main"] = (n.cluster ?? "15/main").split("/");
+  return {
+    ...common,
+    pgBin: n.pgBin ?? `/usr/lib/postgresql/${version}/bin`,
+    dataDir: n.dataDir ?? `/var/lib/postgresql/${version}/${clusterName}`,
+    logFile: n.logFile ?? `/var/log/postgresql/postgresql-${version}-${clusterName}.log`,
+    control: { mode: n.control, cluster: { version, name: clusterName } },
+  };
+}
+
+function clusterVersion(h: HostSpec): string | null {
+  return h.control.mode === "pg_ctl" ? null : h.control.cluster.version;
 }

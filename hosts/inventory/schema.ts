@@ -20,13 +20,19 @@ const identifier = z
   .regex(/^[a-z_][a-z0-9_]*$/, "expected a lower-case SQL identifier (letters, digits, _)");
 const minorVersion = z.string().regex(/^\d+\.\d+$/, 'expected a minor version such as "15.20"');
 
-/** How Postgres is started and stopped on a host: commands.ts runs pg_ctl. */
-const control = z.string().refine((v) => v === "pg_ctl", {
-  error: (issue) =>
-    issue.input === "pg_ctlcluster" || issue.input === "systemd"
-      ? `"${issue.input}" is not supported yet: only "pg_ctl" (the host commands run pg_ctl directly)`
-      : 'expected "pg_ctl"',
+/** How Postgres is started, stopped and fenced on a host (hosts/control.ts). */
+const control = z.enum(["systemd", "pg_ctlcluster", "pg_ctl"], {
+  error:
+    'expected "systemd" (stock Debian/Ubuntu), "pg_ctlcluster" (postgresql-common without systemd) or "pg_ctl"',
 });
+
+/** A postgresql-common cluster as pg_lsclusters names it: "15/main". */
+const cluster = z
+  .string()
+  .regex(
+    /^\d+\/[A-Za-z0-9_.][A-Za-z0-9_.]*$/,
+    'expected a cluster such as "15/main" (version/name)',
+  );
 
 const sshSettings = z.strictObject({
   /** Where sshd listens (default: the node's address). */
@@ -38,16 +44,24 @@ const sshSettings = z.strictObject({
   agent: z.boolean().default(false),
 });
 
+/**
+ * Paths left out follow from the control mode: a postgresql-common cluster's from its version
+ * and name (bin, data, config, log); a pg_ctl host's from Debian's layout for 15/main.
+ */
 const node = z.strictObject({
   /** Where the other node and the clients reach this host's Postgres. */
   address: hostName,
   ssh: sshSettings,
-  control: control.default("pg_ctl"),
-  pgBin: absolutePath.default("/usr/lib/postgresql/15/bin"),
-  dataDir: absolutePath.default("/var/lib/postgresql/15/main"),
+  control: control.default("systemd"),
+  /** systemd and pg_ctlcluster only (default "15/main"). */
+  cluster: cluster.optional(),
+  pgBin: absolutePath.optional(),
+  dataDir: absolutePath.optional(),
+  /** pg_ctl only: a postgresql.conf outside the data directory. */
+  configFile: absolutePath.optional(),
   port: port.default(5432),
   socketDir: absolutePath.default("/var/run/postgresql"),
-  logFile: absolutePath.default("/var/log/postgresql/postgresql-15-main.log"),
+  logFile: absolutePath.optional(),
   osUser: identifier.default("postgres"),
 });
 
@@ -83,10 +97,11 @@ export const inventorySchema = z
         superuser: identifier.default("postgres"),
         replicationUser: identifier.default("replicator"),
         database: identifier.default("postgres"),
+        /** Default: postgresql-V and postgresql-client-V, V the clusters' version (15). */
         packages: z
           .array(z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/, "expected a Debian package name"))
           .min(1)
-          .default(["postgresql-15", "postgresql-client-15"]),
+          .optional(),
       })
       .prefault({}),
     upgrade: z.strictObject({
@@ -128,6 +143,19 @@ export const inventorySchema = z
     if (inv.primary === inv.standby)
       ctx.addIssue({ code: "custom", path: ["standby"], message: "expected the other node" });
     for (const [name, n] of Object.entries(inv.nodes)) {
+      const at = (field: string) => ["nodes", name, field];
+      if (n.control === "pg_ctl" && n.cluster)
+        ctx.addIssue({
+          code: "custom",
+          path: at("cluster"),
+          message: `a postgresql-common cluster is run by control systemd or pg_ctlcluster, not pg_ctl`,
+        });
+      if (n.control !== "pg_ctl" && n.configFile)
+        ctx.addIssue({
+          code: "custom",
+          path: at("configFile"),
+          message: `control ${n.control} reads the cluster's own /etc/postgresql/<version>/<name>/postgresql.conf`,
+        });
       if (!n.ssh.key && !n.ssh.agent)
         ctx.addIssue({
           code: "custom",

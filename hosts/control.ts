@@ -1,0 +1,185 @@
+import type { Stop } from "../core/executor.ts";
+import { type HostCommand, pollUntil, shellQuote } from "./shell.ts";
+
+/**
+ * How a host starts, stops and fences its PostgreSQL, by control mode:
+ *
+ *   systemd        a postgresql-common cluster run by its unit `postgresql@<version>-<name>`
+ *                  (stock Debian/Ubuntu): `systemctl start|stop`, as root
+ *   pg_ctlcluster  a postgresql-common cluster on a host without systemd: `pg_ctlcluster`
+ *   pg_ctl         a hand-built installation: `pg_ctl` on the data directory (today's lab host)
+ *
+ * Every stop and start is idempotent (stopping a stopped server, starting a running one). The
+ * fence is what the host itself honours: on postgresql-common clusters `start.conf` (package
+ * scripts start, and boot starts, only `auto` clusters), elsewhere a marker beside the data
+ * directory that whatever starts the server at boot must check.
+ */
+export interface DebianCluster {
+  /** The major version, "15". */
+  version: string;
+  /** The cluster's name, "main". */
+  name: string;
+}
+
+export type HostControl =
+  | { mode: "systemd" | "pg_ctlcluster"; cluster: DebianCluster }
+  /** `configFile`: a postgresql.conf outside the data directory, passed to the server with -o. */
+  | { mode: "pg_ctl"; configFile: string | null };
+
+export type ControlMode = HostControl["mode"];
+export const CONTROL_MODES: readonly ControlMode[] = ["systemd", "pg_ctlcluster", "pg_ctl"];
+
+/** What the lifecycle commands need of a host (a HostSpec has it all). */
+export interface ControlledHost {
+  pgBin: string;
+  dataDir: string;
+  logFile: string;
+  control: HostControl;
+}
+
+/** postgresql-common's layout: /etc/postgresql/15/main. */
+export const clusterConfigDir = (c: DebianCluster) => `/etc/postgresql/${c.version}/${c.name}`;
+export const clusterUnit = (c: DebianCluster) => `postgresql@${c.version}-${c.name}`;
+export const startConfFile = (c: DebianCluster) => `${clusterConfigDir(c)}/start.conf`;
+
+/** The postgresql.conf the server reads, when it is not the data directory's own. */
+export function configFileOf(h: ControlledHost): string | null {
+  return h.control.mode === "pg_ctl"
+    ? h.control.configFile
+    : `${clusterConfigDir(h.control.cluster)}/postgresql.conf`;
+}
+
+/**
+ * On a pg_ctl host, while this file exists the host must not start the server by itself (the
+ * lab's pg_ctl entrypoint checks it; a unit that starts Postgres at boot needs
+ * `ConditionPathExists=!<data dir>.fenced`).
+ */
+export function fenceMarker(h: Pick<ControlledHost, "dataDir">): string {
+  return `${h.dataDir}.fenced`;
+}
+
+/** What keeps a stopped server down on this host, across package scripts and reboots. */
+export type Fence = { kind: "start.conf"; file: string } | { kind: "marker"; file: string };
+
+export function fenceOf(h: Pick<ControlledHost, "dataDir" | "control">): Fence {
+  return h.control.mode === "pg_ctl"
+    ? { kind: "marker", file: fenceMarker(h) }
+    : { kind: "start.conf", file: startConfFile(h.control.cluster) };
+}
+
+/** start.conf's word, read as postgresql-common's systemd generator reads it. */
+export function readStartConf(file: string): string {
+  return `sed 's/#.*$//; /^[[:space:]]*$/d; s/^[[:space:]]*//; s/[[:space:]]*$//' ${file}`;
+}
+
+/**
+ * Sets start.conf's word in place (sed -i keeps its owner and renames atomically: the generator
+ * never reads half a file), then reads it back as the generator does. The word goes last (the
+ * append is queued before the old word's line is deleted: that line may be the last one).
+ */
+export function setStartConf(file: string, word: "auto" | "manual"): string {
+  return `{ sed -i -E -e '$a ${word}' -e '/^[[:space:]]*(auto|manual|disabled)[[:space:]]*(#.*)?$/d' ${file} && test "$(${readStartConf(file)})" = ${word}; } || { echo ${shellQuote(`${file} does not read ${word}`)} >&2; exit 1; }`;
+}
+
+/** Fails when systemd would start `unit` by itself at boot: `states` are is-enabled's answers. */
+function refuseEnabled(unit: string, states: string, why: string): string {
+  return `case "$(systemctl is-enabled ${unit} 2>/dev/null)" in ${states}) echo ${shellQuote(`${unit} is ${why}`)} >&2; exit 1;; esac`;
+}
+
+/** The commands that start, stop and fence the server, and what a listing calls them. */
+export interface Lifecycle {
+  /** Exit 0: running; 3: not running; 4: no data directory (pg_ctl status). */
+  status: HostCommand;
+  stop(stop: Stop, timeoutS: number): HostCommand;
+  /** Clears the fence, then starts; on failure the end of the server log says why. */
+  start(timeoutS: number): HostCommand;
+  stopWhat(stop: Stop): string;
+  startWhat: string;
+}
+
+export function lifecycle(h: ControlledHost): Lifecycle {
+  const pgCtl = `${h.pgBin}/pg_ctl`;
+  const pg = (script: string): HostCommand => ({ user: "postgres", script });
+  // Read as pg_ctlcluster status does (it execs exactly this), without its Perl's 40 ms: status
+  // is sampled every 200 ms on both hosts while a run goes on.
+  const status = pg(`${pgCtl} status -D ${h.dataDir}`);
+  const running = `${pgCtl} status -D ${h.dataDir} >/dev/null`;
+  const stopper = h.control.mode === "systemd" ? clusterUnit(h.control.cluster) : h.control.mode;
+  const pidGone = (timeoutS: number) =>
+    pollUntil(
+      `test ! -e ${h.dataDir}/postmaster.pid`,
+      timeoutS,
+      "server does not shut down",
+      stopper,
+    );
+  const logTail = `{ tail -n 20 ${h.logFile} >&2; exit 1; }`;
+  const c = h.control;
+  if (c.mode === "pg_ctl") {
+    const marker = fenceMarker(h);
+    const config = c.configFile ? ` -o ${shellQuote(`-c config_file=${c.configFile}`)}` : "";
+    return {
+      status,
+      stop: ({ mode, fence }, timeoutS) =>
+        pg(
+          `${fence ? `touch ${marker} && ` : ""}if ${running}; then ${pgCtl} stop -D ${h.dataDir} -m ${mode} -W && ${pidGone(timeoutS)}; fi`,
+        ),
+      start: (timeoutS) =>
+        pg(
+          `rm -f ${marker} && { ${running} || ${pgCtl} start -D ${h.dataDir}${config} -l ${h.logFile} -w -t ${timeoutS} || ${logTail}; }`,
+        ),
+      stopWhat: ({ mode }) => `pg_ctl stop -m ${mode}`,
+      startWhat: "pg_ctl start",
+    };
+  }
+  const cluster = `${c.cluster.version} ${c.cluster.name}`;
+  const startConf = startConfFile(c.cluster);
+  if (c.mode === "pg_ctlcluster") {
+    return {
+      status,
+      stop: ({ mode, fence }, timeoutS) =>
+        pg(
+          `${fence ? `${setStartConf(startConf, "manual")} && ` : ""}if ${running}; then pg_ctlcluster ${cluster} stop -m ${mode} && ${pidGone(timeoutS)}; fi`,
+        ),
+      // pg_ctlcluster start waits for the server to accept connections and prints the log itself.
+      start: () =>
+        pg(
+          `${setStartConf(startConf, "auto")} && { ${running} || pg_ctlcluster ${cluster} start; }`,
+        ),
+      stopWhat: ({ mode }) => `pg_ctlcluster stop -m ${mode}`,
+      startWhat: "pg_ctlcluster start",
+    };
+  }
+  const unit = clusterUnit(c.cluster);
+  const root = (script: string): HostCommand => ({ user: "root", script });
+  /**
+   * The fence, before the stop: start.conf manual, read back; a unit enabled by hand (not by
+   * postgresql-common's generator) starts at boot whatever start.conf says, so it is refused.
+   * Then systemd reloads, so that `systemctl start postgresql` no longer pulls the cluster in
+   * either (until a reload it still would), and the unit must no longer be wanted at boot.
+   */
+  const fenceBefore = `${setStartConf(startConf, "manual")} && ${refuseEnabled(unit, "enabled", "enabled by hand: a boot starts it whatever start.conf says (systemctl disable it: postgresql.service starts the auto clusters)")}`;
+  const reloaded = `systemctl daemon-reload && ${refuseEnabled(unit, "enabled*", "still wanted at boot after start.conf manual and a reload")}`;
+  const stopNow = (mode: Stop["mode"], fence: boolean, timeoutS: number) =>
+    mode === "fast"
+      ? // The unit's ExecStop is pg_ctlcluster -m fast, whose pg_ctl -w polls every 100 ms, and
+        // systemd then tidies the unit up: the stop is queued (--no-block) and the postmaster's
+        // exit polled for instead, every 10 ms; the reload runs meanwhile. It is on the outage.
+        `systemctl stop --no-block ${unit}${fence ? ` && ${reloaded}` : ""} && ${pidGone(timeoutS)}`
+      : // As root, pg_ctlcluster stop hands an active unit to `systemctl stop` (a fast stop,
+        // whatever -m says): an immediate stop must skip that, and then clear the failed unit.
+        `if pg_ctlcluster ${cluster} status >/dev/null; then pg_ctlcluster --skip-systemctl-redirect ${cluster} stop -m immediate && ${pidGone(timeoutS)}; fi && { systemctl reset-failed ${unit} 2>/dev/null || true; }${fence ? ` && ${reloaded}` : ""}`;
+  return {
+    status,
+    stop: ({ mode, fence }, timeoutS) =>
+      root(`${fence ? `${fenceBefore} && ` : ""}${stopNow(mode, fence, timeoutS)}`),
+    // The reload makes the unit wanted by postgresql.service again (start.conf auto). The unit's
+    // ExecStart waits until the server accepts connections.
+    start: () =>
+      root(
+        `${setStartConf(startConf, "auto")} && systemctl daemon-reload && { systemctl start ${unit} || ${logTail}; }`,
+      ),
+    stopWhat: ({ mode }) =>
+      mode === "fast" ? `systemctl stop ${unit}` : `pg_ctlcluster stop -m immediate`,
+    startWhat: `systemctl start ${unit}`,
+  };
+}
