@@ -164,51 +164,50 @@ function rejoins(spec: PlanSpec): Mutant[] {
   });
 }
 
-/** An executor that answers `patch`'s way for the calls it names. */
-function lying(x: Executor, patch: Partial<Executor>): Executor {
-  return { ...x, ...patch };
+/** A mutant of step `id` whose executor answers `patch`'s way while the plan is in that step. */
+function lieIn(
+  spec: PlanSpec,
+  id: string,
+  name: string,
+  does: string,
+  patch: (x: Executor) => Partial<Executor>,
+): Mutant {
+  const lie = { step: id, wrap: (x: Executor) => ({ ...x, ...patch(x) }) };
+  return { id: `lie:${id}:${name}`, does: `${id} ${does}`, spec, focus: id, lie };
 }
 
 /** The effects' own weak spots, as executors that lie to one step. */
 function effectLies(spec: PlanSpec): Mutant[] {
   const confirm = Object.entries(spec.steps).filter(([, s]) => s.actor === "confirmStopped");
   return confirm.flatMap(([id]) => [
-    {
-      id: `lie:${id}:any-state`,
-      does: `${id} accepts whatever state the old primary is in (running, crashed)`,
+    lieIn(
       spec,
-      focus: id,
-      lie: {
-        step: id,
-        wrap: (x) =>
-          lying(x, {
-            status: async (n: NodeName, o?: CallOptions) => {
-              const st = await x.status(n, o);
-              return st.ok ? { ...st, running: false } : st;
-            },
-            controlData: async (n: NodeName, o?: CallOptions) => {
-              const cd = await x.controlData(n, o);
-              return cd.ok ? { ...cd, state: "shut down" as const } : cd;
-            },
-          }),
-      },
-    },
-    {
-      id: `lie:${id}:checkpoint-start`,
-      does: `${id} reads the start of the shutdown checkpoint record, not its end (the gate then waits for less)`,
+      id,
+      "any-state",
+      "accepts whatever state the old primary is in (running, crashed)",
+      (x) => ({
+        status: async (n: NodeName, o?: CallOptions) => {
+          const st = await x.status(n, o);
+          return st.ok ? { ...st, running: false } : st;
+        },
+        controlData: async (n: NodeName, o?: CallOptions) => {
+          const cd = await x.controlData(n, o);
+          return cd.ok ? { ...cd, state: "shut down" as const } : cd;
+        },
+      }),
+    ),
+    lieIn(
       spec,
-      focus: id,
-      lie: {
-        step: id,
-        wrap: (x) =>
-          lying(x, {
-            controlData: async (n: NodeName, o?: CallOptions) => {
-              const cd = await x.controlData(n, o);
-              return cd.ok ? { ...cd, checkpointEndLsn: cd.checkpointLsn } : cd;
-            },
-          }),
-      },
-    },
+      id,
+      "checkpoint-start",
+      "reads the start of the shutdown checkpoint record, not its end (the gate then waits for less)",
+      (x) => ({
+        controlData: async (n: NodeName, o?: CallOptions) => {
+          const cd = await x.controlData(n, o);
+          return cd.ok ? { ...cd, checkpointEndLsn: cd.checkpointLsn } : cd;
+        },
+      }),
+    ),
   ]);
 }
 
