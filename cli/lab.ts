@@ -1,6 +1,6 @@
 import { UsageError } from "../core/errors.ts";
 import { toStderr } from "../core/progress.ts";
-import { labDown, labStatus, labUp } from "../lab/lab.ts";
+import { labDown, labStatus, labUp } from "../lab/lifecycle.ts";
 import { labPsql, type PsqlTarget } from "../lab/psql.ts";
 import { formatStatus } from "../lab/status-table.ts";
 import { DEFAULT_HOST_KIND, DEFAULT_SUBNET, HOST_KINDS } from "../lab/topology.ts";

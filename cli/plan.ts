@@ -7,7 +7,7 @@ import { initialContext, type PlanContext } from "../plan/context.ts";
 import { mermaid } from "../plan/diagram.ts";
 import { PLANS, type PlanName } from "../plan/plans.ts";
 import { branchesOf, type PlanSpec, type StepSpec } from "../plan/spec.ts";
-import { effectCalls } from "../run/effects.ts";
+import { effectCalls } from "../run/effect-impls.ts";
 import { choice, parse } from "./args.ts";
 import {
   type CommandView,
@@ -85,7 +85,7 @@ export function planSteps(spec: PlanSpec, cluster: ClusterSpec, c: PlanContext):
   }));
 }
 
-/** The executor calls a step's effect makes, with the step's own input (run/effects.ts). */
+/** The executor calls a step's effect makes, with the step's own input (run/effect-impls.ts). */
 function callsOf(s: StepSpec, c: PlanContext): ExecutorCall[] {
   return (effectCalls[s.actor] as (input: unknown) => ExecutorCall[])(s.input(c));
 }

@@ -1,6 +1,6 @@
 import { UsageError } from "../core/errors.ts";
 import { stepProgress, toStderr } from "../core/progress.ts";
-import { labDown, labStatus, labUp } from "../lab/lab.ts";
+import { labDown, labStatus, labUp } from "../lab/lifecycle.ts";
 import { DEFAULT_HOST_KIND, HOST_KINDS } from "../lab/topology.ts";
 import { checkUpgradePath, DEFAULT_FROM, DEFAULT_TO } from "../lab/versions.ts";
 import type { PlanName } from "../plan/plans.ts";

@@ -22,7 +22,7 @@ import { initialContext, type PlanContext } from "../plan/context.ts";
 import { FileJournal, lastPosition, readJournal } from "../plan/journal.ts";
 import { reconcile } from "../plan/reconcile.ts";
 import { verifiedPlan } from "../plan/verified.ts";
-import { observeRoles } from "../run/observe.ts";
+import { observeRoles } from "../run/cluster-look.ts";
 import { type RealRunReport, runAgainstCluster } from "../verify/run-report.ts";
 import { interruptible } from "./interrupt.ts";
 import { planSteps } from "./plan.ts";

@@ -86,7 +86,7 @@ export async function runRun(argv: string[]): Promise<number> {
   if (!version.ok) throw new UsageError(`--to: ${version.reason}`);
   const plan = choice<PlanName>(values.plan, "plan", ["verified", "seed"], "verified");
   // Loaded only here: a production run (--inventory) needs neither the lab nor Docker's client.
-  const { labStatus } = await import("../lab/lab.ts");
+  const { labStatus } = await import("../lab/lifecycle.ts");
   const { labPair, runOnLab } = await import("../verify/rehearsal.ts");
   const status = await labStatus();
   const { primary, standby } = labPair(status);

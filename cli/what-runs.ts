@@ -2,7 +2,7 @@ import type { ExecutorCall, NodeName } from "../core/executor.ts";
 import type { Timeouts } from "../core/timeouts.ts";
 import type { ClusterSpec } from "../hosts/commands.ts";
 import { type HostSend, hostSends, type Sent, sentBy } from "../hosts/host-calls.ts";
-import { observeClusterCalls, observeRolesCalls } from "../run/observe.ts";
+import { observeClusterCalls, observeRolesCalls } from "../run/cluster-look.ts";
 import { SAMPLE_EVERY_MS } from "../run/real-cluster.ts";
 
 /**

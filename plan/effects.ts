@@ -4,7 +4,7 @@ import type { RejoinMethod } from "./context.ts";
 
 /**
  * The effects the plans name. Each is declared here with its input and output, and performs
- * nothing: run/effects.ts implements them over an Executor and plugs them in with
+ * nothing: run/effect-impls.ts implements them over an Executor and plugs them in with
  * `machine.provide({ actors })`.
  */
 function effect<TOutput, TInput>(name: string) {

@@ -3,7 +3,7 @@ import { buildMachine, type PlanMachine, RESUMING } from "../plan/build.ts";
 import type { PlanContext, PlanInput } from "../plan/context.ts";
 import type { Journal } from "../plan/journal.ts";
 import { FINAL_STATES, type FinalState, type PlanSpec } from "../plan/spec.ts";
-import { type ActorDeps, implementActors } from "./effects.ts";
+import { type ActorDeps, implementActors } from "./effect-impls.ts";
 
 export interface RunResult {
   status: FinalState;

@@ -3,10 +3,10 @@ import type { RoleObservation } from "../core/cluster-view.ts";
 import type { Executor, NodeName } from "../core/executor.ts";
 import type { History } from "../core/history.ts";
 import { waitFor } from "../core/wait.ts";
-import { startWorkload } from "../hosts/workload.ts";
+import { startWorkload } from "../hosts/pg-workload.ts";
 import type { Endpoint } from "../hosts/writes.ts";
+import { observeCluster, observeRoles } from "./cluster-look.ts";
 import type { FinalLook, RunWorld } from "./driver.ts";
-import { observeCluster, observeRoles } from "./observe.ts";
 
 export interface RealClusterOptions {
   executor: Executor;

@@ -1,10 +1,10 @@
 import type { SimClock } from "../core/clock.ts";
 import type { History } from "../core/history.ts";
 import type { Rng } from "../core/rng.ts";
-import { simulatedExecutor } from "../sim/executor.ts";
-import { viewOfWorld, watchRoles } from "../sim/observe.ts";
-import { startSimWorkload } from "../sim/workload.ts";
+import { startSimWorkload } from "../sim/sim-clients.ts";
+import { simulatedExecutor } from "../sim/sim-executor.ts";
 import { initialWorld, type Topology, World } from "../sim/world.ts";
+import { viewOfWorld, watchRoles } from "../sim/world-view.ts";
 import type { RunWorld } from "./driver.ts";
 
 export interface SimulatedClusterOptions {

@@ -4,7 +4,7 @@ import { silent } from "../core/progress.ts";
 import type { HostCommand } from "../hosts/commands.ts";
 import { describeFailure, runHostCommand } from "../hosts/transports/docker-exec.ts";
 import { labHost } from "../lab/hosts.ts";
-import { type LabStatus, labDown, labStatus, labUp } from "../lab/lab.ts";
+import { type LabStatus, labDown, labStatus, labUp } from "../lab/lifecycle.ts";
 import { ensureNodeRunning } from "../lab/nodes.ts";
 import { labTopology, type NodeName } from "../lab/topology.ts";
 import { labEnvironment } from "./support/lab-env.ts";

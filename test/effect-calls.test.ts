@@ -7,14 +7,14 @@ import { MemoryJournal } from "../plan/journal.ts";
 import { seedPlan } from "../plan/runbook.ts";
 import type { PlanSpec } from "../plan/spec.ts";
 import { verifiedPlan } from "../plan/verified.ts";
-import { effectCalls, PROBE_ID } from "../run/effects.ts";
+import { effectCalls, PROBE_ID } from "../run/effect-impls.ts";
 import { journaled } from "../run/journaled.ts";
 import { startRun } from "../run/machine.ts";
-import { simulatedExecutor } from "../sim/executor.ts";
+import { simulatedExecutor } from "../sim/sim-executor.ts";
 import { initialWorld, World } from "../sim/world.ts";
 
 /**
- * `switchover plan` and the dry run list each step's executor calls from run/effects.ts's
+ * `switchover plan` and the dry run list each step's executor calls from run/effect-impls.ts's
  * effectCalls, not from the effects themselves: every call an effect makes, on the simulator,
  * through the happy path and the branches a failed call opens, must be in that list.
  */

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { debianVersion } from "../hosts/commands.ts";
 import { findArchives, parseDeb822, parseOneLine } from "../lab/apt-sources.ts";
 import { labImageTags } from "../lab/image.ts";
-import { type LabStatus, labDown, labStatus, labUp } from "../lab/lab.ts";
+import { type LabStatus, labDown, labStatus, labUp } from "../lab/lifecycle.ts";
 import { lsnDiff } from "../lab/status.ts";
 import { LAB_LABEL, labTopology } from "../lab/topology.ts";
 import { checkUpgradePath } from "../lab/versions.ts";

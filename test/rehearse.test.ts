@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { connectDocker } from "../lab/engine.ts";
-import { labStatus } from "../lab/lab.ts";
+import { labStatus } from "../lab/lifecycle.ts";
 import { LAB_LABEL } from "../lab/topology.ts";
 import type { RealRunReport } from "../verify/run-report.ts";
 import { labEnvironment } from "./support/lab-env.ts";

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { SimClock } from "../core/clock.ts";
-import { simulatedExecutor } from "../sim/executor.ts";
 import { reboot } from "../sim/host.ts";
 import { ARP_TTL_MS, appliedWrites, fold, type HostKind, replayedEnd } from "../sim/model.ts";
-import { roleTimeline } from "../sim/observe.ts";
+import { simulatedExecutor } from "../sim/sim-executor.ts";
 import { initialWorld, World } from "../sim/world.ts";
+import { roleTimeline } from "../sim/world-view.ts";
 import { checkSplitBrain } from "../verify/checkers/split-brain.ts";
 import { runScenario, type Scenario } from "../verify/scenario.ts";
 

@@ -1,7 +1,7 @@
 import { type Progress, stepProgress } from "../core/progress.ts";
 import { labFaultTimeouts } from "../core/timeouts.ts";
 import { connectDocker } from "../lab/engine.ts";
-import { labDown, labUp } from "../lab/lab.ts";
+import { labDown, labUp } from "../lab/lifecycle.ts";
 import {
   type HostKind,
   labNode,

@@ -5,7 +5,7 @@ import { initialContext } from "../plan/context.ts";
 import { verifiedPlan } from "../plan/verified.ts";
 import type { HostKind } from "../sim/model.ts";
 import type { CheckKind } from "./checkers/verdict.ts";
-import { lieNemesis, type Mutant, mutantsOf } from "./mutants.ts";
+import { lieNemesis, type Mutant, mutantsOf } from "./plan-mutants.ts";
 import { inPool, scenarioArbitrary } from "./property-run.ts";
 import { runScenario } from "./scenario.ts";
 
