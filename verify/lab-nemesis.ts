@@ -54,6 +54,11 @@ export function describeLabFault(f: LabFault): string {
 const THROTTLE = "256kbit";
 /** Deadline of one nemesis action on the engine or in a container. */
 const ACTION_MS = 20_000;
+/**
+ * A reboot's shutdown: docker stop gives systemd this long (then kills), and a shutdown during
+ * an apt-get install waits for dpkg: seen taking over 20 s. The nemesis waits it out.
+ */
+const SHUTDOWN_S = 70;
 /** Holds dpkg's frontend lock (fcntl, as apt takes it) for $ARGV[0] seconds. */
 const HOLD_DPKG_LOCK = `open(my $f, ">>", "/var/lib/dpkg/lock-frontend") or die "open: $!";
 my $l = pack("ssx4qqix4", F_WRLCK, 0, 0, 0, 0);
@@ -168,7 +173,11 @@ export class LabNemesis implements RunNemesis {
         const c = this.container(f.node);
         // A stop is systemd's clean shutdown (SIGRTMIN+3), a kill a power loss; the start boots.
         const reboot = f.kind === "reboot";
-        await engine(reboot ? c.stop({ t: 70 }) : c.kill(), `${reboot ? "stop" : "kill"} ${c.id}`);
+        await engine(
+          reboot ? c.stop({ t: SHUTDOWN_S }) : c.kill(),
+          `${reboot ? "stop" : "kill"} ${c.id}`,
+          reboot ? (SHUTDOWN_S + 20) * 1000 : ACTION_MS,
+        );
         const downMs = reboot ? f.downMs : f.forMs;
         return this.healAfter(downMs, `host:${f.node}`, () => this.restart(f.node));
       }
@@ -286,6 +295,6 @@ export function finishing(spec: PlanSpec, step: string): boolean {
   return leadsOnlyTo(spec, step, (t) => closingStep(spec, t));
 }
 
-function engine<T>(p: Promise<T>, what: string): Promise<T> {
-  return withDeadline(p, ACTION_MS, what);
+function engine<T>(p: Promise<T>, what: string, ms = ACTION_MS): Promise<T> {
+  return withDeadline(p, ms, what);
 }
