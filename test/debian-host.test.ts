@@ -1,13 +1,13 @@
 import Docker from "dockerode";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { silent } from "../core/progress.ts";
 import type { HostCommand } from "../hosts/commands.ts";
 import { describeFailure, runHostCommand } from "../hosts/transports/docker-exec.ts";
 import { labHost } from "../lab/hosts.ts";
-import { type LabStatus, labDown, labStatus, labUp } from "../lab/lifecycle.ts";
+import { labStatus, labUp } from "../lab/lifecycle.ts";
 import { ensureNodeRunning } from "../lab/nodes.ts";
 import { labTopology, type NodeName } from "../lab/topology.ts";
-import { labEnvironment } from "./support/lab-env.ts";
+import { freshLab, labEnvironment } from "./support/lab-env.ts";
 
 /**
  * What the verified plan relies on of a stock Debian host, pinned against the real thing (the
@@ -51,21 +51,11 @@ async function reboot(name: NodeName): Promise<void> {
 }
 
 describe.skipIf(skip)("a stock Debian host (the lab's default)", () => {
-  let status: LabStatus;
-
-  beforeAll(async () => {
-    if (problem) throw new Error(`CI=true and ${problem}`);
-    await labDown(progress);
-    status = await labUp(VERSIONS, progress);
-  }, 40 * MINUTE);
-
-  afterAll(async () => {
-    if (!problem) await labDown(progress);
-  }, 5 * MINUTE);
+  const lab = freshLab(() => labUp(VERSIONS, progress), progress, problem);
 
   it("is a postgresql-common cluster run by systemd, as lab status says", async () => {
-    expect(status.hostKind).toBe("debian");
-    for (const n of status.nodes) {
+    expect(lab().hostKind).toBe("debian");
+    for (const n of lab().nodes) {
       expect(n).toMatchObject({
         hostKind: "debian",
         control: "systemd",
@@ -90,7 +80,7 @@ describe.skipIf(skip)("a stock Debian host (the lab's default)", () => {
   it(
     "fenced (start.conf manual) and stopped: an upgrade, an umbrella start and a reboot leave it down",
     async () => {
-      expect(status.vip.holder).toBe("node1");
+      expect(lab().vip.holder).toBe("node1");
       await sh("node1", commands("node1").stop({ mode: "fast", fence: true }, 60));
       expect(await node("node1")).toMatchObject({
         postgres: "down",

@@ -1,14 +1,14 @@
 import Docker from "dockerode";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { debianVersion } from "../hosts/commands.ts";
 import { findArchives, parseDeb822, parseOneLine } from "../lab/apt-sources.ts";
 import { labImageTags } from "../lab/image.ts";
-import { type LabStatus, labDown, labStatus, labUp } from "../lab/lifecycle.ts";
+import { labDown, labStatus, labUp } from "../lab/lifecycle.ts";
 import { lsnDiff } from "../lab/status.ts";
 import { LAB_LABEL, labTopology } from "../lab/topology.ts";
 import { checkUpgradePath } from "../lab/versions.ts";
-import { labEnvironment } from "./support/lab-env.ts";
+import { freshLab, labEnvironment } from "./support/lab-env.ts";
 
 /**
  * Integration tests against the real lab (Docker, Debian packages, PostgreSQL 15).
@@ -77,20 +77,10 @@ describe("lab helpers (no Docker needed)", () => {
 });
 
 describe.skipIf(skip)("lab (real containers)", () => {
-  let status: LabStatus;
-
-  beforeAll(async () => {
-    if (problem) throw new Error(`CI=true and ${problem}`);
-    await labDown(progress);
-    status = await labUp(VERSIONS, progress);
-  }, 40 * MINUTE);
-
-  afterAll(async () => {
-    if (!problem) await labDown(progress);
-  }, 5 * MINUTE);
+  const lab = freshLab(() => labUp(VERSIONS, progress), progress, problem);
 
   it("has node1 as primary, node2 as streaming standby, and the VIP on node1", () => {
-    const [node1, node2] = status.nodes;
+    const [node1, node2] = lab().nodes;
     expect(node1).toMatchObject({
       name: "node1",
       running: true,
@@ -106,7 +96,7 @@ describe.skipIf(skip)("lab (real containers)", () => {
       walReceiver: "streaming",
     });
     expect(node1?.timeline).toBe(1);
-    expect(status.vip).toMatchObject({
+    expect(lab().vip).toMatchObject({
       address: topology.vip,
       holder: "node1",
       holders: ["node1"],
@@ -117,7 +107,7 @@ describe.skipIf(skip)("lab (real containers)", () => {
     "takes a write through the VIP from the host, readable on node2 once it caught up",
     async () => {
       const marker = `written-${process.pid}`;
-      await withClient(status.vip.uri, async (primary) => {
+      await withClient(lab().vip.uri, async (primary) => {
         expect((await primary.query("select pg_is_in_recovery() as r")).rows[0].r).toBe(false);
         await primary.query("create table if not exists lab_probe (note text)");
         await primary.query("insert into lab_probe values ($1)", [marker]);
@@ -147,7 +137,7 @@ describe.skipIf(skip)("lab (real containers)", () => {
   it(
     "brings the same data back after both containers were stopped",
     async () => {
-      await withClient(status.vip.uri, (c) =>
+      await withClient(lab().vip.uri, (c) =>
         c.query("insert into lab_probe values ('before-stop')"),
       );
       const docker = new Docker();
@@ -158,7 +148,7 @@ describe.skipIf(skip)("lab (real containers)", () => {
       const back = await labUp(VERSIONS, progress);
       expect(back.vip.holder).toBe("node1");
       expect(back.nodes.map((n) => n.role)).toEqual(["primary", "standby"]);
-      const notes = await withClient(status.vip.uri, (c) => c.query("select note from lab_probe"));
+      const notes = await withClient(lab().vip.uri, (c) => c.query("select note from lab_probe"));
       expect(notes.rows.map((r) => r.note)).toContain("before-stop");
       const standbyUri = `postgresql://postgres@${topology.nodes.node2.address}:5432/postgres`;
       await expect(readEventually(standbyUri, "before-stop", 30_000)).resolves.toBe(true);
