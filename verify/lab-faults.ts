@@ -1,19 +1,8 @@
 import { seededRng } from "../core/rng.ts";
-import { branchesOf, FINAL_STATES, type PlanSpec, type StepSpec } from "../plan/spec.ts";
+import type { PlanSpec } from "../plan/spec.ts";
+import { faultFreePath } from "./critical-window.ts";
 import { finishing, type LabFault } from "./lab-nemesis.ts";
 import { leadsOnlyTo, type Role, type Trigger } from "./sim-nemesis.ts";
-
-/** The steps a run without faults goes through, in order: where a fault can be aimed. */
-export function happyPath(spec: PlanSpec): string[] {
-  const path: string[] = [];
-  for (let step: string | undefined = spec.initial; step && !path.includes(step); ) {
-    if ((FINAL_STATES as readonly string[]).includes(step)) break;
-    path.push(step);
-    const s: StepSpec | undefined = spec.steps[step];
-    step = s ? branchesOf(s)[0]?.target : undefined;
-  }
-  return path;
-}
 
 /**
  * In turn: seeds S to S+9 strike each kind once (a reboot twice: the host fault real upgrades
@@ -55,7 +44,7 @@ function rebootAt(spec: PlanSpec, path: string[], second: boolean, delayMs: numb
  * The switchover itself: from taking the VIP down to putting it up again. Where a plan's gates
  * matter most, so two thirds of the aimed faults land there.
  */
-export function criticalSteps(spec: PlanSpec, path = happyPath(spec)): string[] {
+function criticalSteps(spec: PlanSpec, path: string[]): string[] {
   const first = path.findIndex((s) => spec.steps[s]?.actor === "vipDown");
   const last = path.findIndex((s) => spec.steps[s]?.actor === "vipUp");
   return first >= 0 && last >= first ? path.slice(first, last + 1) : path;
@@ -85,7 +74,7 @@ export function drawLabFault(seed: number, spec: PlanSpec): LabFault {
   const rng = seededRng(seed);
   const turn = Math.floor(seed / KINDS.length);
   const kind = KINDS[seed - turn * KINDS.length] as LabFault["kind"];
-  const path = happyPath(spec).filter((s) => !nearTheEnd(spec, s));
+  const path = faultFreePath(spec).filter((s) => !nearTheEnd(spec, s));
   const node = rng.pick<Role>(["primary", "standby"]);
   const forMs = rng.int(2_000, 12_000);
   const critical = criticalSteps(spec, path);
