@@ -5,6 +5,7 @@ import { toStderr } from "../core/progress.ts";
 import { DEFAULT_FROM, DEFAULT_TO } from "../lab/versions.ts";
 import { renderCompareHtml } from "../verify/compare-html.ts";
 import { type FaultRehearsalReport, rehearseWithFaults } from "../verify/fault-rehearsal.ts";
+import { describeOutage, seconds } from "../verify/outage.ts";
 import { DIRECT_SHARE } from "../verify/rehearsal.ts";
 import { intOption, parse } from "./args.ts";
 import { interruptible } from "./interrupt.ts";
@@ -90,7 +91,8 @@ export function renderSideBySide(reports: FaultRehearsalReport[]): string {
       const c = r.cases.find((x) => x.seed === seed);
       if (!c) return "not run";
       const bad = c.violations.map((v) => v.kind).join("+");
-      return `${c.status} ${c.verdict}${bad ? ` (${bad})` : ""}, outage ${(c.outageMs / 1000).toFixed(1)} s`;
+      const outage = describeOutage({ ms: c.outageMs, resumed: c.writesResumed }, seconds);
+      return `${c.status} ${c.verdict}${bad ? ` (${bad})` : ""}, outage ${outage}`;
     });
     const fault = reports[0]?.cases.find((c) => c.seed === seed)?.description ?? "";
     return [String(seed), fault, ...cells];

@@ -4,6 +4,7 @@ import {
   type FaultRehearsalReport,
   rehearseWithFaults,
 } from "../verify/fault-rehearsal.ts";
+import { describeOutage, seconds } from "../verify/outage.ts";
 import { interruptible } from "./interrupt.ts";
 
 /** `rehearse --faults N`: the rehearsals, their table (or JSON), an exit code by the worst verdict. */
@@ -38,7 +39,7 @@ export function renderFaultRehearsals(r: FaultRehearsalReport): string {
     c.verdict,
     c.lostWrites === null ? "?" : String(c.lostWrites),
     c.splitBrain ? "yes" : "no",
-    `${(c.outageMs / 1000).toFixed(1)} s`,
+    describeOutage({ ms: c.outageMs, resumed: c.writesResumed }, seconds),
   ]);
   const head = [
     "seed",

@@ -28,7 +28,7 @@ commands:
 Run \`switchover lab <command> --help\` for its options. Needs a Docker engine:
 \`sudo scripts/ensure-docker.sh\` starts one. The lab uses ${DEFAULT_SUBNET}
 (PG_SWITCHOVER_LAB_SUBNET=a.b.c.0/24 to move it).`,
-  up: `usage: switchover lab up [--from ${DEFAULT_FROM}] [--to ${DEFAULT_TO}] [--host debian|pg_ctl]
+  up: `usage: switchover lab up [--from ${DEFAULT_FROM}] [--to ${DEFAULT_TO}] [--host debian|pg_ctl] [--pooler]
 
 Builds the images when missing (Debian base with debootstrap, then the host image of the kind
 with postgresql-15 pinned to --from), creates the network, node1 as primary and node2 as its
@@ -41,13 +41,18 @@ Writes an inventory of the lab for \`switchover run --inventory\`.
                 checked against Debian's archive before anything changes
   --host K      debian (default): stock Debian servers, control systemd, fenced by start.conf;
                 pg_ctl: pg_ctl hosts, fenced by <data dir>.fenced, which their entrypoint honours.
-                A lab of the other kind must be removed first (\`lab down\`)`,
+                A lab of the other kind must be removed first (\`lab down\`)
+  --pooler      also a third host, pooler: Debian's pgbouncer (1.18) on port 6432, transaction
+                pooling, its databases (app, postgres) on the VIP; its admin console is the
+                database pgbouncer (user postgres). \`lab down\` removes it with the rest`,
   status: `usage: switchover lab status [--json]
 
 Shows the VIP holder, the hosts' kind and, per node: container state, postgres state, role
 (pg_is_in_recovery), version, timeline, WAL position (primary: current; standby: replayed),
-replication lag, and whether the node is fenced. --json adds per node hostKind, control, unit
-and startConf (null where they do not apply).
+replication lag, and whether the node is fenced; the pooler, when the lab has one. --json adds
+per node hostKind, control, unit and startConf (null where they do not apply), and pooler:
+{address, port, uri, running, paused} (null without one; paused: a pooled database is
+paused, as SHOW DATABASES says).
 
   --json   print one JSON object instead of the table`,
   down: `usage: switchover lab down
@@ -78,6 +83,7 @@ async function up(args: string[]): Promise<number> {
     from: { type: "string", default: DEFAULT_FROM },
     to: { type: "string", default: DEFAULT_TO },
     host: { type: "string" },
+    pooler: { type: "boolean", default: false },
   });
   if (values.help) return printHelp(HELP.up);
   const host = choice(values.host, "host", HOST_KINDS, DEFAULT_HOST_KIND);
@@ -85,7 +91,7 @@ async function up(args: string[]): Promise<number> {
   const interrupt = interruptible("lab", "stopping after the current step");
   try {
     const status = await labUp(
-      { from: values.from, to: values.to, host },
+      { from: values.from, to: values.to, host, pooler: values.pooler },
       toStderr(),
       interrupt.signal,
     );

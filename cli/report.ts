@@ -1,4 +1,5 @@
 import type { Verdict } from "../verify/checkers/verdict.ts";
+import { describeOutage } from "../verify/outage.ts";
 import type { RealRunReport } from "../verify/run-report.ts";
 
 /**
@@ -18,17 +19,25 @@ export function renderReport(r: RealRunReport, workload: boolean): string {
   for (const s of r.steps) lines.push(`  ${s.name.padEnd(width)} ${ms(s.ms).padStart(9)}`);
   lines.push("");
   if (workload) {
+    const via = r.through === "pooler" ? "the pooler" : "the VIP";
     lines.push(
-      `writes through the VIP: ${r.acked} acknowledged, ${r.failed} failed, ${r.indeterminate} indeterminate`,
+      `writes through ${via}: ${r.acked} acknowledged, ${r.failed} failed, ${r.indeterminate} indeterminate`,
     );
     if (r.direct)
       lines.push(
         `writes through ${r.direct.node}'s own address: ${r.direct.acked} acknowledged, ` +
           `${r.direct.failed} failed (expected once it no longer serves), ${r.direct.indeterminate} indeterminate`,
       );
+    const latency = (l: RealRunReport["latencyMs"]) =>
+      l ? `p50 ${ms(l.p50)}, p99 ${ms(l.p99)}, max ${ms(l.max)}` : "none acknowledged";
+    const switchover = r.switchover
+      ? `${latency(r.switchover.latencyMs)} (${ms(r.switchover.window.to - r.switchover.window.from)} from the VIP down to the write through it verified)`
+      : "the run never took the VIP down";
     lines.push(
       `lost: ${r.lostWrites ?? "unknown"}`,
-      `write outage (largest gap between acknowledged writes through the VIP): ${ms(r.outageMs)}`,
+      `write outage (longest stretch without an acknowledged write through ${via}): ${describeOutage(r.outage, ms)}${outageAt(r)}`,
+      `write latency through ${via} (acknowledged writes) during the switchover: ${switchover}`,
+      `write latency through ${via} (acknowledged writes) during the whole run: ${latency(r.latencyMs)}`,
     );
   }
   if (r.rejoin) {
@@ -42,6 +51,14 @@ export function renderReport(r: RealRunReport, workload: boolean): string {
   if (r.leftToDo.length > 0) lines.push("", "left to do:", ...r.leftToDo.map((l) => `  - ${l}`));
   lines.push("", `verdict: ${r.verdict}`);
   return `${lines.join("\n")}\n`;
+}
+
+/** Where the outage began: the run's time and the step then running. */
+function outageAt(r: RealRunReport): string {
+  const from = r.outage.from;
+  if (from === null) return "";
+  const step = r.overTime.steps.filter((s) => s.t <= from).at(-1)?.name;
+  return `, from ${(from / 1000).toFixed(1)} s${step ? ` (during ${step})` : ""}`;
 }
 
 export function ms(n: number): string {

@@ -36,21 +36,6 @@ export class History {
   count(type: OpType, target?: ClientOp["target"]): number {
     return this.ops.reduce((n, o) => n + (o.type === type && sentTo(o, target) ? 1 : 0), 0);
   }
-
-  /**
-   * The longest time between two consecutive acknowledged writes (sent to `target`, or
-   * anywhere): the outage clients felt.
-   */
-  largestGapMs(target?: ClientOp["target"]): number {
-    let gap = 0;
-    let prev: number | undefined;
-    for (const o of this.ops) {
-      if (o.type !== "ok" || !sentTo(o, target)) continue;
-      if (prev !== undefined) gap = Math.max(gap, o.t - prev);
-      prev = o.t;
-    }
-    return gap;
-  }
 }
 
 function sentTo(o: ClientOp, target: ClientOp["target"] | undefined): boolean {

@@ -84,18 +84,48 @@ export async function ensureTarget(
     return;
   }
   progress(`building ${tag} (target ${target}; the first build downloads packages, minutes)`);
-  const started = performance.now();
-  const stream = await docker.buildImage({ context: LAB_CONTEXT, src: contextFiles() }, {
-    t: tag,
-    target,
-    buildargs: {
-      BASE_IMAGE: inputs.baseImage,
-      DEBIAN_MIRROR: inputs.archives.mirror,
-      DEBIAN_SECURITY: inputs.archives.security,
-      PG_VERSION: debianVersion(inputs.from),
-      PG_TARGET_VERSION: debianVersion(inputs.to),
+  await buildImage(
+    docker,
+    {
+      context: LAB_CONTEXT,
+      files: contextFiles(),
+      tag,
+      target,
+      buildargs: {
+        BASE_IMAGE: inputs.baseImage,
+        DEBIAN_MIRROR: inputs.archives.mirror,
+        DEBIAN_SECURITY: inputs.archives.security,
+        PG_VERSION: debianVersion(inputs.from),
+        PG_TARGET_VERSION: debianVersion(inputs.to),
+      },
     },
-    labels: { [IMAGE_LABEL]: target },
+    progress,
+    signal,
+  );
+}
+
+interface ImageBuild {
+  context: string;
+  files: string[];
+  tag: string;
+  /** The Dockerfile's target, also the image's label. */
+  target: string;
+  dockerfile?: string;
+  buildargs: Record<string, string>;
+}
+
+async function buildImage(
+  docker: Docker,
+  b: ImageBuild,
+  progress: Progress,
+  signal?: AbortSignal,
+): Promise<void> {
+  const started = performance.now();
+  const stream = await docker.buildImage({ context: b.context, src: b.files }, {
+    t: b.tag,
+    ...(b.dockerfile ? { dockerfile: b.dockerfile } : { target: b.target }),
+    buildargs: b.buildargs,
+    labels: { [IMAGE_LABEL]: b.target },
     rm: true,
     forcerm: true,
     abortSignal: anySignal(AbortSignal.timeout(BUILD_DEADLINE_MS), signal),
@@ -103,10 +133,54 @@ export async function ensureTarget(
   const outcome = await followDockerStream(docker, stream, (line) => progress(`  ${line}`));
   if (!outcome.ok) {
     throw new ImageBuildError(
-      `building ${tag} failed: ${outcome.error}\n  ${outcome.tail.join("\n  ")}`,
+      `building ${b.tag} failed: ${outcome.error}\n  ${outcome.tail.join("\n  ")}`,
     );
   }
-  progress(`built ${tag} in ${((performance.now() - started) / 1000).toFixed(1)}s`);
+  progress(`built ${b.tag} in ${((performance.now() - started) / 1000).toFixed(1)}s`);
+}
+
+/** The pooler host's build context: its own, so the host images' tags do not depend on it. */
+const POOLER_CONTEXT = fileURLToPath(new URL("./pooler-image/", import.meta.url));
+const POOLER_DOCKERFILE = "pooler.Dockerfile";
+
+/**
+ * The pooler host's image (Debian's pgbouncer on the lab's `apt` image), built when missing.
+ * Its tag is a hash of its context and of the apt image's tag. Returns the tag.
+ */
+export async function ensurePoolerImage(
+  docker: Docker,
+  baseImage: string,
+  versions: { from: string; to: string },
+  progress: Progress,
+  signal?: AbortSignal,
+): Promise<string> {
+  const inputs = { baseImage, ...versions, archives: hostArchives() };
+  const { apt } = labImageTags(inputs);
+  const files = readdirSync(POOLER_CONTEXT).sort();
+  const hash = createHash("sha256").update(`${apt}\0`);
+  for (const name of files)
+    hash.update(`${name}\0`).update(readFileSync(join(POOLER_CONTEXT, name)));
+  const tag = `pg-switchover/pooler:bookworm-${hash.digest("hex").slice(0, 12)}`;
+  if (await imageExists(docker, tag)) {
+    progress(`image ${tag} present`);
+    return tag;
+  }
+  await ensureTarget(docker, "apt", apt, inputs, progress, signal);
+  progress(`building ${tag} (pgbouncer from Debian's archive)`);
+  await buildImage(
+    docker,
+    {
+      context: POOLER_CONTEXT,
+      files,
+      tag,
+      target: "pooler",
+      dockerfile: POOLER_DOCKERFILE,
+      buildargs: { APT_IMAGE: apt },
+    },
+    progress,
+    signal,
+  );
+  return tag;
 }
 
 export class VersionUnavailableError extends EnvironmentError {

@@ -3,7 +3,7 @@ import { EnvironmentError, UsageError } from "../core/errors.ts";
 import { type Progress, silent } from "../core/progress.ts";
 import { ensureBaseImage } from "./base-image.ts";
 import { connectDocker } from "./engine.ts";
-import { ensureLabImage } from "./image.ts";
+import { ensureLabImage, ensurePoolerImage } from "./image.ts";
 import { ensureLabNetwork, removeLabNetworks } from "./network.ts";
 import {
   containerHostKind,
@@ -13,6 +13,7 @@ import {
   removeLabVolumes,
 } from "./nodes.ts";
 import { ensurePrimaryRunning, ensureStandbyStreaming } from "./pair.ts";
+import { ensurePoolerRunning } from "./pooler.ts";
 import { ensureLabSsh, removeLabSsh } from "./ssh-access.ts";
 import { collectStatus, type LabStatus } from "./status.ts";
 import {
@@ -44,6 +45,8 @@ export interface LabVersions {
   to: string;
   /** What the hosts are (default: a stock Debian server). */
   host?: HostKind;
+  /** A third host with PgBouncer in front of the VIP (default: none; one that exists stays). */
+  pooler?: boolean;
 }
 
 /** `lab up --host K` on a lab whose hosts are of another kind: it would not be a repair. */
@@ -53,7 +56,8 @@ export class HostKindMismatchError extends UsageError {
 
 /**
  * Brings the lab up, or repairs it: images (cached), network, two hosts, a primary on node1 (when
- * there is no data yet), a streaming standby, the VIP on whichever node is the primary.
+ * there is no data yet), a streaming standby, the VIP on whichever node is the primary, and with
+ * `pooler` a PgBouncer host pointing at the VIP.
  * Running it again on a healthy lab changes nothing.
  * @throws DockerUnavailableError, BadVersionError, VersionUnavailableError before touching the lab;
  *   LabIncompleteError (with what exists and how to remove it) once it has.
@@ -77,8 +81,12 @@ export async function labUp(
   const base = await ensureBaseImage(docker, progress);
   signal?.throwIfAborted();
   const image = await ensureLabImage(docker, base, versions, kind, progress, signal);
+  const poolerImage = versions.pooler
+    ? await ensurePoolerImage(docker, base, versions, progress, signal)
+    : null;
   try {
     await buildLab(docker, topology, image, progress, signal);
+    if (poolerImage) await ensurePoolerRunning(docker, topology, poolerImage, progress);
   } catch (err) {
     const interrupted = signal?.aborted ?? false;
     const why = interrupted ? "interrupted" : err instanceof Error ? err.message : String(err);

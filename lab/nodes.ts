@@ -157,6 +157,29 @@ const BOOTED: Record<HostKind, string> = {
 };
 
 async function waitForBoot(docker: Docker, container: string, kind: HostKind): Promise<void> {
+  await waitForContainer(
+    docker,
+    container,
+    async () => {
+      const probe = await execInContainer(docker, container, ["sh", "-c", BOOTED[kind]], {
+        deadlineMs: 10_000,
+      });
+      return probe.exitCode === 0;
+    },
+    { everyMs: POLL_MS, deadlineMs: READY_DEADLINE_MS, what: "finish booting" },
+  );
+}
+
+/**
+ * Waits until `ready` says a lab container is, failing at once when the container stops and
+ * after `deadlineMs` otherwise, each time naming the container and where its logs are.
+ */
+export async function waitForContainer(
+  docker: Docker,
+  container: string,
+  ready: () => Promise<boolean>,
+  o: { everyMs: number; deadlineMs: number; what: string },
+): Promise<void> {
   await waitFor(
     async () => {
       const info = await inspectContainer(docker, container);
@@ -165,18 +188,15 @@ async function waitForBoot(docker: Docker, container: string, kind: HostKind): P
           `container ${container} stopped while starting: see \`docker logs ${container}\``,
         );
       }
-      const probe = await execInContainer(docker, container, ["sh", "-c", BOOTED[kind]], {
-        deadlineMs: 10_000,
-      });
-      return probe.exitCode === 0 ? true : undefined;
+      return (await ready()) ? true : undefined;
     },
     {
       clock: systemClock,
-      everyMs: POLL_MS,
-      deadlineMs: READY_DEADLINE_MS,
+      everyMs: o.everyMs,
+      deadlineMs: o.deadlineMs,
       timedOut: () =>
         new LabNodeError(
-          `container ${container} did not finish booting within ${READY_DEADLINE_MS / 1000}s: ` +
+          `container ${container} did not ${o.what} within ${o.deadlineMs / 1000}s: ` +
             `see \`docker logs ${container}\``,
         ),
     },

@@ -27,7 +27,13 @@ export function formatStatus(status: LabStatus): string {
       .join("  ")
       .trimEnd(),
   );
-  return [vipLine(status), hostsLine(status), "", ...table].join("\n");
+  const pooler = status.pooler ? [poolerLine(status.pooler)] : [];
+  return [vipLine(status), hostsLine(status), ...pooler, "", ...table].join("\n");
+}
+
+function poolerLine(p: NonNullable<LabStatus["pooler"]>): string {
+  const state = !p.running ? "not answering" : p.paused ? "PAUSED" : "serving";
+  return `pooler ${p.address}:${p.port} (pgbouncer, ${state})    ${p.uri}`;
 }
 
 function vipLine(status: LabStatus): string {

@@ -4,6 +4,7 @@ import { shortVersion } from "../hosts/commands.ts";
 import { type ControlMode, clusterUnit } from "../hosts/control.ts";
 import { type LabHost, labHost } from "./hosts.ts";
 import { inspectContainer } from "./nodes.ts";
+import { type PoolerStatus, poolerStatus } from "./pooler.ts";
 import { controlData, dataDirFacts, packageVersion, queryJson, replication } from "./postgres.ts";
 import {
   type HostKind,
@@ -59,6 +60,8 @@ export interface LabStatus {
   subnet: string;
   vip: { address: string; holder: NodeName | null; holders: NodeName[]; uri: string };
   nodes: NodeStatus[];
+  /** The PgBouncer host of `lab up --pooler`; null when the lab has none. */
+  pooler: PoolerStatus | null;
 }
 
 /** What the lab shows beyond the replication facts the switchover reads. */
@@ -77,7 +80,10 @@ export async function collectStatus(docker: Docker, topology: Topology): Promise
   for (const n of nodes) {
     if (n.role === "standby" && primary?.lsn && n.lsn) n.lagBytes = lsnDiff(primary.lsn, n.lsn);
   }
-  const holders = await vipHolders(docker, topology);
+  const [holders, pooler] = await Promise.all([
+    vipHolders(docker, topology),
+    poolerStatus(docker, topology),
+  ]);
   return {
     hostKind: topology.hostKind,
     subnet: topology.subnet,
@@ -88,6 +94,7 @@ export async function collectStatus(docker: Docker, topology: Topology): Promise
       uri: vipUri(topology),
     },
     nodes,
+    pooler,
   };
 }
 

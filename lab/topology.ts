@@ -31,13 +31,15 @@ export interface Topology {
   hostKind: HostKind;
   subnet: string;
   gateway: string;
-  /** Docker hands out dynamic addresses only from here, so .10–.12 stay ours. */
+  /** Docker hands out dynamic addresses only from here, so .10–.13 stay ours. */
   dynamicRange: string;
   vip: string;
   nodes: Record<
     NodeName,
     { container: string; hostname: NodeName; address: string; volume: string }
   >;
+  /** The pooler host (`lab up --pooler`): PgBouncer in front of the VIP. */
+  pooler: { container: string; hostname: string; address: string; port: number };
 }
 
 export function labTopology(
@@ -60,8 +62,17 @@ export function labTopology(
     dynamicRange: `${prefix}.128/25`,
     vip: `${prefix}.10`,
     nodes: { node1: node("node1", 11), node2: node("node2", 12) },
+    pooler: {
+      container: "pg-switchover-pooler",
+      hostname: "pooler",
+      address: `${prefix}.13`,
+      port: POOLER_PORT,
+    },
   };
 }
+
+/** PgBouncer's usual port. */
+export const POOLER_PORT = 6432;
 
 /** What both kinds of lab host share: Debian's PostgreSQL 15 binaries, socket, users. */
 export const PG = {
@@ -104,6 +115,12 @@ export const LAYOUTS: Record<HostKind, HostLayout> = {
 /** The libpq URI a client on the Docker host uses to reach the primary through the VIP. */
 export function vipUri(topology: Topology, database = "postgres"): string {
   return `postgresql://${PG.superuser}@${topology.vip}:${PG.port}/${database}`;
+}
+
+/** The libpq URI of the lab's pooler (its admin console is the database "pgbouncer"). */
+export function poolerUri(topology: Topology, database: string = PG.database): string {
+  const { address, port } = topology.pooler;
+  return `postgresql://${PG.superuser}@${address}:${port}/${database}`;
 }
 
 /** The lab as the host commands see it: the same ClusterSpec an inventory gives for production. */

@@ -16,8 +16,10 @@ export interface RealClusterOptions {
 }
 
 export interface RealWorkload {
-  /** Through the VIP, as applications should. */
+  /** Through the VIP, as applications should, or through a pooler in front of it. */
   endpoint: Endpoint;
+  /** What `endpoint` is, as the history records the writes' target (default "vip"). */
+  via?: "vip" | "pooler";
   ratePerSec: number;
   /**
    * A share of the writes sent to one node's own address instead, as an application with a
@@ -57,7 +59,7 @@ function clients(w: RealWorkload, origin: number, runId: string) {
       startWorkload({
         endpoint: w.endpoint,
         ratePerSec: w.ratePerSec * (1 - share),
-        target: "vip",
+        target: w.via ?? "vip",
         history,
         origin,
         idPrefix: `r${runId}-`,

@@ -44,6 +44,22 @@ describe("compare's HTML report", () => {
     expect(html).toContain('class="fault"');
   });
 
+  it("says where writes did not resume, with the outage up to the end of the writing", () => {
+    // Recorded before the outage counted the trailing stretch: writesResumed and those cases'
+    // outageMs were derived from their own timelines (last 250 ms bucket with an acknowledged
+    // write to the last one with a write), so to the bucket.
+    const stalled = [recorded.verified, recorded.seed].flatMap((p) =>
+      p.cases.filter((c) => !c.writesResumed),
+    );
+    expect(stalled.length).toBeGreaterThan(0);
+    for (const c of stalled) {
+      expect(html).toContain(
+        `<span class="bad">${(c.outageMs / 1000).toFixed(1)} s, writes did not resume</span>`,
+      );
+    }
+    expect(html.match(/writes did not resume/g)).toHaveLength(stalled.length);
+  });
+
   it.skipIf(noChromium && !inCi)(
     "renders in headless Chromium: the screenshot shows the roles, the VIP and the writes",
     async () => {

@@ -1,10 +1,10 @@
-import { execFile } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { connectDocker } from "../lab/engine.ts";
 import { labStatus } from "../lab/lifecycle.ts";
 import { LAB_LABEL } from "../lab/topology.ts";
 import type { RealRunReport } from "../verify/run-report.ts";
 import { labEnvironment } from "./support/lab-env.ts";
+import { switchoverCli } from "./support/switchover-cli.ts";
 
 /**
  * The whole switchover against the real lab, as a user runs it: `switchover rehearse` (15.18 →
@@ -16,19 +16,7 @@ import { labEnvironment } from "./support/lab-env.ts";
 const MINUTE = 60_000;
 const { skip } = await labEnvironment("rehearsal tests");
 
-function switchover(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ["bin/switchover.js", ...args],
-      { timeout: 15 * MINUTE, maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+const switchover = (args: string[]) => switchoverCli(args, 15 * MINUTE);
 
 async function report(args: string[]): Promise<RealRunReport> {
   const r = await switchover(args);

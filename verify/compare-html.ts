@@ -1,4 +1,5 @@
 import type { FaultCase, FaultRehearsalReport } from "./fault-rehearsal.ts";
+import { describeOutage, seconds } from "./outage.ts";
 import type { RunTimeline } from "./timeline.ts";
 
 /**
@@ -49,9 +50,11 @@ function caseCell(plan: string, c: FaultCase): string {
   const problems = c.violations.map(
     (v) => `<div class="bad">${esc(v.kind)}: ${esc(v.detail)}</div>`,
   );
+  const outage = describeOutage({ ms: c.outageMs, resumed: c.writesResumed }, seconds);
+  const outageHtml = c.writesResumed ? outage : `<span class="bad">${outage}</span>`;
   return `<div class="${cls}"><div class="head"><b>${esc(plan)}</b>: ${c.status}, ${verdict}; lost ${
     c.lostWrites ?? "?"
-  }, outage ${(c.outageMs / 1000).toFixed(1)} s, ${r.acked} writes acknowledged</div>${timelineSvg(
+  }, outage ${outageHtml}, ${r.acked} writes acknowledged</div>${timelineSvg(
     r.overTime,
     c.struck.filter((s) => s.outcome === "struck").map((s) => s.at - r.overTime.origin),
   )}${problems.join("")}</div>`;

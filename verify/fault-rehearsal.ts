@@ -54,6 +54,8 @@ export interface FaultCase {
   lostWrites: number | null;
   splitBrain: boolean;
   outageMs: number;
+  /** false: the client's writes did not come back before the end (outageMs runs to its end). */
+  writesResumed: boolean;
   violations: Array<{ kind: CheckKind; detail: string }>;
   report: RealRunReport;
 }
@@ -127,6 +129,7 @@ export async function rehearseWithFaults(o: FaultRehearsalOptions): Promise<Faul
       lostWrites: report.lostWrites,
       splitBrain: violations.some((v) => v.kind === "splitBrain"),
       outageMs: report.outageMs,
+      writesResumed: report.outage.resumed,
       violations,
       report,
     });

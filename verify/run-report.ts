@@ -7,7 +7,16 @@ import type { PlanSpec } from "../plan/spec.ts";
 import { drive, type RunNemesis } from "../run/driver.ts";
 import { type RealWorkload, realCluster } from "../run/real-cluster.ts";
 import { type CheckResult, overall, type Verdict } from "./checkers/verdict.ts";
+import { criticalWindow } from "./critical-window.ts";
 import { judge } from "./judge.ts";
+import {
+  latencyDuring,
+  type Outage,
+  switchoverWindow,
+  type Window,
+  type WriteFigures,
+  writeFigures,
+} from "./outage.ts";
 import { type RunTimeline, runTimeline } from "./timeline.ts";
 
 export interface RealRunOptions {
@@ -38,14 +47,23 @@ export interface RealRunReport {
   checks: CheckResult[];
   /** Acknowledged writes missing at the end; null when that could not be checked. */
   lostWrites: number | null;
-  /** The writes through the VIP: what applications felt. */
+  /** Where the application's writes went: the VIP, or a pooler in front of it. */
+  through: "vip" | "pooler";
+  /** The writes through it: what applications felt. */
   acked: number;
   failed: number;
   indeterminate: number;
   /** The writes through a node's own address, when a share went there. */
   direct: { node: NodeName; acked: number; failed: number; indeterminate: number } | null;
-  /** The largest gap between two acknowledged writes (ms): the outage clients felt. */
+  /** outage.ms: the write outage clients felt, up to the end of their writing when writes did
+   * not resume (verify/outage.ts). */
   outageMs: number;
+  outage: Outage;
+  /** How long the acknowledged writes through `through` took while the plan ran (ms). */
+  latencyMs: WriteFigures["latencyMs"];
+  /** From the VIP going down to the write through it verified (ms since the run started), and
+   * the latency of the acknowledged writes in flight then; null when the run never got there. */
+  switchover: { window: Window; latencyMs: WriteFigures["latencyMs"] } | null;
   rejoin: { method: string; bytesCopied: number } | null;
   versions: Record<NodeName, string>;
   /** The final primary's timeline. */
@@ -98,17 +116,32 @@ export async function runAgainstCluster(o: RealRunOptions): Promise<RealRunRepor
   const view = record.final.ok ? record.final.view : null;
   const primary = view?.nodes.find((n) => n.running && n.primary);
   const context = record.context;
+  const through = o.workload?.via ?? "vip";
+  const front = writeFigures(record.history.ops, through);
+  const overTime = runTimeline(origin, o.journal.entries(), record.roles, record.history.ops);
+  const window = switchoverWindow(
+    criticalWindow(o.spec).steps,
+    overTime.steps,
+    record.history.ops.reduce((end, op) => Math.max(end, op.t), 0),
+  );
   return {
     plan: o.spec.id,
     status,
     verdict: overall(checks),
     checks,
     lostWrites: checks[0]?.count ?? null,
-    acked: record.history.count("ok", "vip"),
-    failed: record.history.count("fail", "vip"),
-    indeterminate: record.history.count("info", "vip"),
+    through,
+    acked: front.acked,
+    failed: front.failed,
+    indeterminate: front.indeterminate,
     direct: directWrites(record.history, o.workload?.direct?.node),
-    outageMs: record.history.largestGapMs("vip"),
+    outageMs: front.outage.ms,
+    outage: front.outage,
+    latencyMs: front.latencyMs,
+    switchover: window && {
+      window,
+      latencyMs: latencyDuring(record.history.ops, through, window),
+    },
     rejoin: context?.rejoin ?? null,
     versions: Object.fromEntries((view?.nodes ?? []).map((n) => [n.name, n.version])),
     timeline: primary?.timeline ?? null,
@@ -121,16 +154,12 @@ export async function runAgainstCluster(o: RealRunOptions): Promise<RealRunRepor
           ? leftToDo(context)
           : [`the run was interrupted in ${record.lastStep}: resume it from its journal`],
     planMs: record.planMs,
-    overTime: runTimeline(origin, o.journal.entries(), record.roles, record.history.ops),
+    overTime,
   };
 }
 
 function directWrites(h: History, node: NodeName | undefined): RealRunReport["direct"] {
   if (node === undefined) return null;
-  return {
-    node,
-    acked: h.count("ok", node),
-    failed: h.count("fail", node),
-    indeterminate: h.count("info", node),
-  };
+  const { acked, failed, indeterminate } = writeFigures(h.ops, node);
+  return { node, acked, failed, indeterminate };
 }

@@ -16,6 +16,7 @@ import { narrate } from "../sim/narrate.ts";
 import type { Topology } from "../sim/world.ts";
 import { type CheckResult, overall, type Verdict } from "./checkers/verdict.ts";
 import { judge } from "./judge.ts";
+import { writeFigures } from "./outage.ts";
 import { type FaultKind, faultMs, type SimFault, type StepProfile } from "./sim-faults.ts";
 import { type Strike, WorldNemesis } from "./sim-nemesis.ts";
 import { measureProfile } from "./step-profile.ts";
@@ -152,7 +153,7 @@ async function runOnce(
     acked: record.history.count("ok"),
     failed: record.history.count("fail"),
     indeterminate: record.history.count("info"),
-    outageMs: record.history.largestGapMs(),
+    outageMs: writeFigures(record.history.ops).outage.ms,
     steps: stepsFromJournal(journal.entries()),
     struck: faults.struck.map(({ step, kind }) => ({ step, kind })),
     // In time order: what the hosts did while the cluster settled comes after the end.

@@ -12,7 +12,8 @@ export interface RunTimeline {
   samples: Array<{ t: number; nodes: Record<NodeName, NodeSample> }>;
   /** The workload's writes per BUCKET_MS: acknowledged, and failed or indeterminate. */
   writes: Array<{ t: number; ok: number; failed: number }>;
-  /** Stretches longer than GAP_MS without an acknowledged write. */
+  /** Stretches longer than GAP_MS without an acknowledged write, the last one up to the end of
+   * the client's writing when writes did not come back. */
   gaps: Array<{ from: number; to: number }>;
 }
 
@@ -54,8 +55,12 @@ export function runTimeline(
   const buckets = new Map<number, { t: number; ok: number; failed: number }>();
   const gaps: RunTimeline["gaps"] = [];
   let last: number | undefined;
+  let first: number | undefined;
+  let end: number | undefined;
   for (const op of ops) {
     if (op.probe || op.type === "invoke") continue;
+    first ??= op.t;
+    end = Math.max(end ?? op.t, op.t);
     const t = Math.floor(op.t / BUCKET_MS) * BUCKET_MS;
     const b = buckets.get(t) ?? { t, ok: 0, failed: 0 };
     buckets.set(t, b);
@@ -66,6 +71,10 @@ export function runTimeline(
     b.ok++;
     if (last !== undefined && op.t - last > GAP_MS) gaps.push({ from: last, to: op.t });
     last = op.t;
+  }
+  const since = last ?? first;
+  if (since !== undefined && end !== undefined && end - since > GAP_MS) {
+    gaps.push({ from: since, to: end });
   }
   return { origin, steps, samples, writes: [...buckets.values()], gaps };
 }

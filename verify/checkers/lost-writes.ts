@@ -48,7 +48,12 @@ export function checkLostWrites(
 
 function lost(missing: readonly ClientOp[], where: string): CheckResult {
   const first = missing[0] as ClientOp;
-  const via = first.target === "vip" ? "through the VIP" : `through ${first.target}'s own address`;
+  const via =
+    first.target === "vip"
+      ? "through the VIP"
+      : first.target === "pooler"
+        ? "through the pooler"
+        : `through ${first.target}'s own address`;
   const sample = missing
     .slice(0, 5)
     .map((o) => o.id)
