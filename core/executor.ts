@@ -92,6 +92,11 @@ export interface CallOptions {
 export interface Executor {
   status(node: NodeName, o?: CallOptions): Promise<Outcome<NodeStatus>>;
   stopPostgres(node: NodeName, stop: Stop, o?: CallOptions): Promise<Outcome>;
+  /**
+   * Fences the server without stopping it: from now on the host does not start it by itself
+   * (package scripts, a boot) until a start clears the fence. A running server stays up.
+   */
+  fence(node: NodeName, o?: CallOptions): Promise<Outcome>;
   startPostgres(node: NodeName, o?: CallOptions): Promise<Outcome>;
   upgradePackages(node: NodeName, version: string, o?: CallOptions): Promise<Outcome>;
   checkpoint(node: NodeName, o?: CallOptions): Promise<Outcome>;

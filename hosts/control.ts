@@ -67,7 +67,10 @@ export function fenceOf(h: Pick<ControlledHost, "dataDir" | "control">): Fence {
     : { kind: "start.conf", file: startConfFile(h.control.cluster) };
 }
 
-/** start.conf's word, read as postgresql-common's systemd generator reads it. */
+/**
+ * start.conf's word, read as postgresql-common's systemd generator reads it. `file` is a shell
+ * word: a path quoted by shellQuote, or an expansion (`"$f"`).
+ */
 export function readStartConf(file: string): string {
   return `sed 's/#.*$//; /^[[:space:]]*$/d; s/^[[:space:]]*//; s/[[:space:]]*$//' ${file}`;
 }
@@ -78,6 +81,7 @@ export function readStartConf(file: string): string {
  * append is queued before the old word's line is deleted: that line may be the last one).
  */
 export function setStartConf(file: string, word: "auto" | "manual"): string {
+  // `file` is a shell word, as for readStartConf.
   return `{ sed -i -E -e '$a ${word}' -e '/^[[:space:]]*(auto|manual|disabled)[[:space:]]*(#.*)?$/d' ${file} && test "$(${readStartConf(file)})" = ${word}; } || { echo ${shellQuote(`${file} does not read ${word}`)} >&2; exit 1; }`;
 }
 
@@ -93,93 +97,116 @@ export interface Lifecycle {
   stop(stop: Stop, timeoutS: number): HostCommand;
   /** Clears the fence, then starts; on failure the end of the server log says why. */
   start(timeoutS: number): HostCommand;
+  /** Sets the fence, read back; a running server stays up (`stop` with `fence` runs this first). */
+  fence: HostCommand;
   stopWhat(stop: Stop): string;
   startWhat: string;
+  fenceWhat: string;
 }
 
 export function lifecycle(h: ControlledHost): Lifecycle {
-  const pgCtl = `${h.pgBin}/pg_ctl`;
+  const pgCtl = shellQuote(`${h.pgBin}/pg_ctl`);
+  const data = shellQuote(h.dataDir);
   const pg = (script: string): HostCommand => ({ user: "postgres", script });
   // Read as pg_ctlcluster status does (it execs exactly this), without its Perl's 40 ms: status
   // is sampled every 200 ms on both hosts while a run goes on.
-  const status = pg(`${pgCtl} status -D ${h.dataDir}`);
-  const running = `${pgCtl} status -D ${h.dataDir} >/dev/null`;
+  const status = pg(`${pgCtl} status -D ${data}`);
+  const running = `${pgCtl} status -D ${data} >/dev/null`;
   const stopper = h.control.mode === "systemd" ? clusterUnit(h.control.cluster) : h.control.mode;
   const pidGone = (timeoutS: number) =>
-    pollUntil(
-      `test ! -e ${h.dataDir}/postmaster.pid`,
-      timeoutS,
-      "server does not shut down",
-      stopper,
-    );
-  const logTail = `{ tail -n 20 ${h.logFile} >&2; exit 1; }`;
+    pollUntil(`test ! -e ${data}/postmaster.pid`, timeoutS, "server does not shut down", stopper);
+  const logTail = `{ tail -n 20 ${shellQuote(h.logFile)} >&2; exit 1; }`;
   const c = h.control;
   if (c.mode === "pg_ctl") {
-    const marker = fenceMarker(h);
-    const config = c.configFile ? ` -o ${shellQuote(`-c config_file=${c.configFile}`)}` : "";
+    const marker = shellQuote(fenceMarker(h));
+    // pg_ctl puts -o's text into a shell line of its own: the path is quoted for that one too.
+    const config = c.configFile
+      ? ` -o ${shellQuote(`-c config_file=${shellQuote(c.configFile)}`)}`
+      : "";
+    const fence = `touch ${marker}`;
     return {
       status,
-      stop: ({ mode, fence }, timeoutS) =>
+      stop: ({ mode, fence: fenced }, timeoutS) =>
         pg(
-          `${fence ? `touch ${marker} && ` : ""}if ${running}; then ${pgCtl} stop -D ${h.dataDir} -m ${mode} -W && ${pidGone(timeoutS)}; fi`,
+          `${fenced ? `${fence} && ` : ""}if ${running}; then ${pgCtl} stop -D ${data} -m ${mode} -W && ${pidGone(timeoutS)}; fi`,
         ),
       start: (timeoutS) =>
         pg(
-          `rm -f ${marker} && { ${running} || ${pgCtl} start -D ${h.dataDir}${config} -l ${h.logFile} -w -t ${timeoutS} || ${logTail}; }`,
+          `rm -f ${marker} && { ${running} || ${pgCtl} start -D ${data}${config} -l ${shellQuote(h.logFile)} -w -t ${timeoutS} || ${logTail}; }`,
         ),
+      fence: pg(fence),
       stopWhat: ({ mode }) => `pg_ctl stop -m ${mode}`,
       startWhat: "pg_ctl start",
+      fenceWhat: `touch ${marker}`,
     };
   }
-  const cluster = `${c.cluster.version} ${c.cluster.name}`;
-  const startConf = startConfFile(c.cluster);
+  const cluster = `${shellQuote(c.cluster.version)} ${shellQuote(c.cluster.name)}`;
+  const startConf = shellQuote(startConfFile(c.cluster));
+  const manual = setStartConf(startConf, "manual");
   if (c.mode === "pg_ctlcluster") {
     return {
       status,
       stop: ({ mode, fence }, timeoutS) =>
         pg(
-          `${fence ? `${setStartConf(startConf, "manual")} && ` : ""}if ${running}; then pg_ctlcluster ${cluster} stop -m ${mode} && ${pidGone(timeoutS)}; fi`,
+          `${fence ? `${manual} && ` : ""}if ${running}; then pg_ctlcluster ${cluster} stop -m ${mode} && ${pidGone(timeoutS)}; fi`,
         ),
       // pg_ctlcluster start waits for the server to accept connections and prints the log itself.
       start: () =>
         pg(
           `${setStartConf(startConf, "auto")} && { ${running} || pg_ctlcluster ${cluster} start; }`,
         ),
+      fence: pg(manual),
       stopWhat: ({ mode }) => `pg_ctlcluster stop -m ${mode}`,
       startWhat: "pg_ctlcluster start",
+      fenceWhat: "start.conf manual",
     };
   }
-  const unit = clusterUnit(c.cluster);
+  const unit = shellQuote(clusterUnit(c.cluster));
   const root = (script: string): HostCommand => ({ user: "root", script });
   /**
-   * The fence, before the stop: start.conf manual, read back; a unit enabled by hand (not by
-   * postgresql-common's generator) starts at boot whatever start.conf says, so it is refused.
-   * Then systemd reloads, so that `systemctl start postgresql` no longer pulls the cluster in
-   * either (until a reload it still would), and the unit must no longer be wanted at boot.
+   * The fence: start.conf manual, read back; a unit enabled by hand (not by postgresql-common's
+   * generator) starts at boot whatever start.conf says, so it is refused. Then systemd reloads,
+   * so that `systemctl start postgresql` no longer pulls the cluster in either (until a reload it
+   * still would), and the unit must no longer be wanted at boot. The reload takes 100–200 ms:
+   * the verified plan fences the old primary in a step of its own, before the outage begins.
    */
-  const fenceBefore = `${setStartConf(startConf, "manual")} && ${refuseEnabled(unit, "enabled", "enabled by hand: a boot starts it whatever start.conf says (systemctl disable it: postgresql.service starts the auto clusters)")}`;
-  const reloaded = `systemctl daemon-reload && ${refuseEnabled(unit, "enabled*", "still wanted at boot after start.conf manual and a reload")}`;
-  const stopNow = (mode: Stop["mode"], fence: boolean, timeoutS: number) =>
+  const fence = [
+    manual,
+    refuseEnabled(
+      unit,
+      "enabled",
+      "enabled by hand: a boot starts it whatever start.conf says (systemctl disable it: postgresql.service starts the auto clusters)",
+    ),
+    "systemctl daemon-reload",
+    refuseEnabled(unit, "enabled*", "still wanted at boot after start.conf manual and a reload"),
+  ].join(" && ");
+  const stopNow = (mode: Stop["mode"], timeoutS: number) =>
     mode === "fast"
-      ? // The unit's ExecStop is pg_ctlcluster -m fast, whose pg_ctl -w polls every 100 ms, and
-        // systemd then tidies the unit up: the stop is queued (--no-block) and the postmaster's
-        // exit polled for instead, every 10 ms; the reload runs meanwhile. It is on the outage.
-        `systemctl stop --no-block ${unit}${fence ? ` && ${reloaded}` : ""} && ${pidGone(timeoutS)}`
+      ? // On the outage. `systemctl stop` would run the unit's ExecStop, pg_ctlcluster -m fast (a
+        // Perl start-up, 40–300 ms on a busy host, before its pg_ctl sends anything), whose
+        // pg_ctl -w then polls every 100 ms. So systemd sends the fast shutdown's SIGINT to the
+        // postmaster itself, and the exit is polled for every 10 ms. The unit then runs its
+        // ExecStop on a stopped cluster, which exits 2: the unit ends `failed` (no Restart=), and
+        // the plan's next `systemctl start` (as a standby, or the rollback's) starts it as usual.
+        // (pg_ctl status refuses root: the postmaster's pid file says whether there is one.)
+        `if test -e ${data}/postmaster.pid; then systemctl kill --kill-whom=main --signal=SIGINT ${unit}; fi && ${pidGone(timeoutS)}`
       : // As root, pg_ctlcluster stop hands an active unit to `systemctl stop` (a fast stop,
         // whatever -m says): an immediate stop must skip that, and then clear the failed unit.
-        `if pg_ctlcluster ${cluster} status >/dev/null; then pg_ctlcluster --skip-systemctl-redirect ${cluster} stop -m immediate && ${pidGone(timeoutS)}; fi && { systemctl reset-failed ${unit} 2>/dev/null || true; }${fence ? ` && ${reloaded}` : ""}`;
+        `if pg_ctlcluster ${cluster} status >/dev/null; then pg_ctlcluster --skip-systemctl-redirect ${cluster} stop -m immediate && ${pidGone(timeoutS)}; fi && { systemctl reset-failed ${unit} 2>/dev/null || true; }`;
   return {
     status,
-    stop: ({ mode, fence }, timeoutS) =>
-      root(`${fence ? `${fenceBefore} && ` : ""}${stopNow(mode, fence, timeoutS)}`),
+    stop: ({ mode, fence: fenced }, timeoutS) =>
+      root(`${fenced ? `${fence} && ` : ""}${stopNow(mode, timeoutS)}`),
     // The reload makes the unit wanted by postgresql.service again (start.conf auto). The unit's
     // ExecStart waits until the server accepts connections.
     start: () =>
       root(
         `${setStartConf(startConf, "auto")} && systemctl daemon-reload && { systemctl start ${unit} || ${logTail}; }`,
       ),
+    fence: root(fence),
     stopWhat: ({ mode }) =>
       mode === "fast" ? `systemctl stop ${unit}` : `pg_ctlcluster stop -m immediate`,
     startWhat: `systemctl start ${unit}`,
+    fenceWhat: "start.conf manual and a daemon-reload",
   };
 }

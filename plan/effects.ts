@@ -20,15 +20,17 @@ export const planActors = {
     "preflight",
   ),
   stopPostgres: effect<void, On & Stop>("stopPostgres"),
+  fence: effect<void, On>("fence"),
   startPostgres: effect<void, On>("startPostgres"),
   upgradePackages: effect<void, On & { version: string }>("upgradePackages"),
   waitForStreaming: effect<{ timeline: number }, On & { upstream: NodeName; poll: number }>(
     "waitForStreaming",
   ),
   checkpoint: effect<void, On>("checkpoint"),
-  waitForCatchUp: effect<void, { primary: NodeName; maxLagBytes: number; poll: number }>(
-    "waitForCatchUp",
-  ),
+  waitForCatchUp: effect<
+    void,
+    { primary: NodeName; standby: NodeName; maxLagBytes: number; poll: number }
+  >("waitForCatchUp"),
   waitSentEqualsReplay: effect<void, { primary: NodeName; poll: number }>("waitSentEqualsReplay"),
   vipDown: effect<void, On>("vipDown"),
   confirmStopped: effect<{ lsn: Lsn; endLsn: Lsn }, On>("confirmStopped"),

@@ -8,7 +8,7 @@ const ROLLBACK = "startOldPrimary";
  *
  * On a stock Debian host the package scripts of an upgrade, like a boot, start every cluster
  * whose start.conf is not `manual`, even one stopped on purpose. So the old primary is fenced
- * from its stop on (a reboot cannot bring it back), and it is upgraded only once it is made a
+ * before its stop (a reboot cannot bring it back), and it is upgraded only once it is made a
  * standby of the new primary: whatever starts it then, it can only start as a standby.
  */
 export const verifiedPlan: PlanSpec = {
@@ -79,8 +79,25 @@ export const verifiedPlan: PlanSpec = {
     waitStandbyCaughtUp: {
       does: "wait until the standby's replay lag is under the bound, so the drain is short",
       actor: "waitForCatchUp",
-      input: (c) => ({ primary: c.primary, maxLagBytes: c.maxLagBytes, poll: c.timeouts.poll }),
+      input: (c) => ({
+        primary: c.primary,
+        standby: c.standby,
+        maxLagBytes: c.maxLagBytes,
+        poll: c.timeouts.poll,
+      }),
       deadline: "catchUp",
+      done: "fencePrimary",
+      fail: ROLLBACK,
+    },
+    // The fence costs a daemon-reload on systemd hosts (100–200 ms), so it is set while the
+    // primary still serves, not on the outage. A fenced primary that runs is safe: a package
+    // script or a reboot would stop it and not start it again (an outage, never a second
+    // primary), and every way back to it (the rollback's start, ensureServing's) unfences it.
+    fencePrimary: {
+      does: "fence the primary while it still serves (what its host honours: start.conf manual, or the marker of a pg_ctl host): from its stop on it stays down through package scripts and reboots until the plan starts it",
+      actor: "fence",
+      input: (c) => ({ node: c.primary }),
+      deadline: "command",
       done: "vipDownPrimary",
       fail: ROLLBACK,
     },
@@ -93,9 +110,9 @@ export const verifiedPlan: PlanSpec = {
       fail: ROLLBACK,
     },
     stopPrimary: {
-      does: "fence the primary (what its host honours: start.conf manual) and stop it (fast): it writes its shutdown checkpoint and ships it to the standby, and stays down through package scripts and reboots until the plan starts it",
+      does: "stop the fenced primary (fast): it writes its shutdown checkpoint and ships it to the standby",
       actor: "stopPostgres",
-      input: (c) => ({ node: c.primary, mode: "fast", fence: true }),
+      input: (c) => ({ node: c.primary, mode: "fast", fence: false }),
       deadline: "stop",
       done: "confirmPrimaryStopped",
       fail: ROLLBACK,

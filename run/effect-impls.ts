@@ -94,6 +94,7 @@ function makeEffects(d: ActorDeps): Impls {
     stopPostgres: async ({ node, mode, fence }, o) =>
       void must(await x.stopPostgres(node, { mode, fence }, o)),
     startPostgres: async ({ node }, o) => void must(await x.startPostgres(node, o)),
+    fence: async ({ node }, o) => void must(await x.fence(node, o)),
     upgradePackages: async ({ node, version }, o) =>
       void must(await x.upgradePackages(node, version, o)),
     checkpoint: async ({ node }, o) => void must(await x.checkpoint(node, o)),
@@ -102,10 +103,11 @@ function makeEffects(d: ActorDeps): Impls {
         const r = await x.replication(node, o);
         return r.ok && r.inRecovery && r.streaming ? { timeline: r.timeline } : undefined;
       }),
-    waitForCatchUp: ({ primary, maxLagBytes, poll }, o) =>
+    waitForCatchUp: ({ primary, standby, maxLagBytes, poll }, o) =>
       until(d.clock, poll, o.signal, async () => {
         const r = await x.replication(primary, o);
-        const s = r.ok ? r.standbys[0] : undefined;
+        // By name: pg_stat_replication may list other clients too (Barman, pg_receivewal).
+        const s = r.ok ? r.standbys.find((b) => b.client === standby) : undefined;
         return r.ok && s && r.lsn - s.replayLsn <= maxLagBytes ? true : undefined;
       }).then(() => undefined),
     waitSentEqualsReplay: ({ primary, poll }, o) =>
@@ -201,15 +203,16 @@ export const effectCalls: {
   ],
   stopPostgres: ({ node, mode, fence }) => [call("stopPostgres", node, { mode, fence })],
   startPostgres: ({ node }) => [call("startPostgres", node)],
+  fence: ({ node }) => [call("fence", node)],
   upgradePackages: ({ node, version }) => [call("upgradePackages", node, version)],
   checkpoint: ({ node }) => [call("checkpoint", node)],
   waitForStreaming: ({ node, poll }) => [
     when(call("replication", node), `every ${poll} ms until it streams`),
   ],
-  waitForCatchUp: ({ primary, maxLagBytes, poll }) => [
+  waitForCatchUp: ({ primary, standby, maxLagBytes, poll }) => [
     when(
       call("replication", primary),
-      `every ${poll} ms until the standby's replay lag is at most ${maxLagBytes} bytes`,
+      `every ${poll} ms until ${standby}'s replay lag is at most ${maxLagBytes} bytes`,
     ),
   ],
   waitSentEqualsReplay: ({ primary, poll }) => [

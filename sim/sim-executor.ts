@@ -107,6 +107,13 @@ class SimulatedHost implements HostOps {
     return fail(`${name}: server does not shut down`);
   }
 
+  /** The fence alone: a running server stays up, but the host will not start it again. */
+  async fence(name: NodeName): Promise<Outcome> {
+    const n = await this._reach(name);
+    if (!n.fenced) this.world.emit({ type: "fenced", node: name, fenced: true });
+    return ok;
+  }
+
   /** Any start clears the fence first, as the host command does. */
   async startPostgres(name: NodeName): Promise<Outcome> {
     const n = await this._reach(name);

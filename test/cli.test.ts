@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { productionTimeouts } from "../core/timeouts.ts";
+import { ownWaitS, productionTimeouts } from "../core/timeouts.ts";
 import { buildMachine } from "../plan/build.ts";
 import { initialContext } from "../plan/context.ts";
 import type { JournalEntry } from "../plan/journal.ts";
@@ -216,6 +216,7 @@ describe.concurrent("bad usage exits 3 with one line on stderr saying what is wr
     [["plan", "--format", "nope"], /--format .*text, json, mermaid.*"nope"/],
     [["plan", "--plan", "nope"], /--plan .*"nope"/],
     [["nope"], /unknown command "nope"/],
+    [["rehearse", "--pooler", "--faults", "2"], /--pooler does not go with --faults/],
   ])("switchover %j", async (args, names) => {
     const exit = await switchover(args);
     expect(exit.code).toBe(3);
@@ -252,6 +253,7 @@ describe.concurrent("--help", () => {
   it.each([
     ["simulate", ["--runs N", "--seed S", "--plan P", "--hosts H", "--path P", "--json"]],
     ["plan", ["--plan verified|seed", "--format text|json|mermaid"]],
+    ["rehearse", ["--pooler", "--direct P", "--json"]],
   ])("switchover %s --help explains its options, and runs nothing", async (command, options) => {
     for (const flag of ["--help", "-h"]) {
       const exit = await switchover([command, flag]);
@@ -323,7 +325,11 @@ describe.concurrent("switchover plan", () => {
     expect([...blocks.keys()]).toEqual(stepIds(verifiedPlan));
     // The default hosts are stock Debian: the cluster's unit, and start.conf as the fence.
     for (const id of stepsWith(verifiedPlan, "stopPostgres"))
-      expect(blocks.get(id)).toMatch(/systemctl stop --no-block postgresql@15-main && /);
+      expect(blocks.get(id)).toMatch(
+        /systemctl kill --kill-whom=main --signal=SIGINT postgresql@15-main; fi && /,
+      );
+    for (const id of stepsWith(verifiedPlan, "fence"))
+      expect(blocks.get(id)).toMatch(/start\.conf.*systemctl daemon-reload/);
     for (const id of stepsWith(verifiedPlan, "stopPostgres").filter(
       (id) =>
         (verifiedPlan.steps[id]?.input(planContext) as { fence?: boolean } | undefined)?.fence,
@@ -381,7 +387,8 @@ describe.concurrent("switchover plan", () => {
         expect(found.length).toBeGreaterThan(0);
         return found;
       };
-      const s = (ms: number) => ms / 1000;
+      // The commands' own waits end before the host stops them at their deadline (ownWaitS).
+      const s = ownWaitS;
       // The stop and promote polls count hundredths of a second; pg_ctl start waits -t seconds.
       for (const c of commands("stopPostgres", "stopPostgres")) {
         expect(c.script).toContain(`if [ $n -gt ${s(productionTimeouts.stop) * 100} ]`);

@@ -233,6 +233,17 @@ describe.skipIf(problem !== null && !inCi)("host commands on real PostgreSQL 15"
     expect((await run(p.status)).code).toBe(0);
   });
 
+  it("the fence alone leaves a running server up, marked; the fast stop after it keeps the mark", async () => {
+    expect((await run(p.status)).code).toBe(0);
+    expect((await run(p.fence)).code).toBe(0);
+    expect((await run(p.status)).code).toBe(0);
+    expect(existsSync(fenceMarker(primary))).toBe(true);
+    expect((await run(p.stop({ mode: "fast", fence: false }, 30))).code).toBe(0);
+    expect(existsSync(fenceMarker(primary))).toBe(true);
+    expect((await run(p.start(30))).code).toBe(0);
+    expect(existsSync(fenceMarker(primary))).toBe(false);
+  });
+
   it("controlData still parses on a host whose locale is not English", async () => {
     const german = { ...process.env, LC_ALL: "C.UTF-8", LANGUAGE: "de" };
     const r = await run(p.controlData, german);

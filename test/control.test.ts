@@ -31,28 +31,36 @@ const at = (script: string, ...pieces: string[]) =>
 
 describe("systemd control (stock Debian)", () => {
   const c = lifecycle(systemdHost);
-  it("stops through the cluster's unit as root, and waits until the postmaster is gone", () => {
+  it("stops fast through the cluster's unit as root (systemd sends the SIGINT), and waits until the postmaster is gone", () => {
     const stop = c.stop(fast, 60);
     expect(stop.user).toBe("root");
     expect(stop.script).toMatch(
-      /^systemctl stop --no-block postgresql@15-main && \{ n=0; until test ! -e \/var\/lib\/postgresql\/15\/main\/postmaster\.pid;/,
+      /^if test -e \/var\/lib\/postgresql\/15\/main\/postmaster\.pid; then systemctl kill --kill-whom=main --signal=SIGINT postgresql@15-main; fi && \{ n=0; until test ! -e \/var\/lib\/postgresql\/15\/main\/postmaster\.pid;/,
     );
     expect(stop.script).not.toContain("start.conf");
   });
 
-  it("fences before the stop: start.conf manual read back, a hand-enabled unit refused; reloads while it stops", () => {
-    const s = c.stop(fencedFast, 60).script;
-    const order = at(
-      s,
+  it("fences: start.conf manual read back, a hand-enabled unit refused, a reload, no longer wanted at boot; a fenced stop does all that before it stops", () => {
+    const order = [
       "-e '$a manual'",
       "= manual; }",
       "in enabled)",
-      "systemctl stop --no-block postgresql@15-main",
       "systemctl daemon-reload",
       "in enabled*)",
+    ];
+    const fence = c.fence;
+    expect(fence.user).toBe("root");
+    const alone = at(fence.script, ...order);
+    expect([...alone].sort((a, b) => a - b)).toEqual(alone);
+    expect(fence.script).not.toContain("systemctl stop");
+    const s = c.stop(fencedFast, 60).script;
+    const fenced = at(
+      s,
+      ...order,
+      "systemctl kill --kill-whom=main --signal=SIGINT postgresql@15-main",
       "until test ! -e /var/lib/postgresql/15/main/postmaster.pid",
     );
-    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    expect([...fenced].sort((a, b) => a - b)).toEqual(fenced);
   });
 
   it("an immediate stop bypasses pg_ctlcluster's redirect to systemctl (which stops fast)", () => {
@@ -88,6 +96,8 @@ describe("pg_ctlcluster and pg_ctl control", () => {
     expect(stop.user).toBe("postgres");
     at(stop.script, "-e '$a manual'", "pg_ctlcluster 15 main stop -m fast");
     at(c.start(60).script, "-e '$a auto'", "pg_ctlcluster 15 main start");
+    expect(c.fence).toEqual({ user: "postgres", script: expect.stringMatching(/-e '\$a manual'/) });
+    expect(c.fence.script).not.toContain("pg_ctlcluster");
   });
 
   it("pg_ctl: the marker as the fence; a config file outside the data directory goes with -o", () => {
@@ -95,6 +105,10 @@ describe("pg_ctlcluster and pg_ctl control", () => {
     expect(c.stop(fencedFast, 60).script).toMatch(
       /^touch \/var\/lib\/postgresql\/15\/main\.fenced && /,
     );
+    expect(c.fence).toEqual({
+      user: "postgres",
+      script: "touch /var/lib/postgresql/15/main.fenced",
+    });
     const withConfig = lifecycle({
       ...pgCtlHost,
       control: { mode: "pg_ctl", configFile: "/etc/pg/main.conf" },

@@ -14,7 +14,7 @@ import { freshLab, labEnvironment } from "./support/lab-env.ts";
  * lab's default host: systemd, postgresql-common, maintainer scripts live), so that a change in
  * Debian is noticed: upgrading postgresql-15 stops every cluster of 15 and starts every `auto`
  * one again, and a boot starts every `auto` one; a cluster fenced as the plan fences it
- * (start.conf manual, by the host commands' fenced stop) stays down through both.
+ * (start.conf manual while it runs, then the fast stop) stays down through both.
  */
 
 const MINUTE = 60_000;
@@ -81,7 +81,10 @@ describe.skipIf(skip)("a stock Debian host (the lab's default)", () => {
     "fenced (start.conf manual) and stopped: an upgrade, an umbrella start and a reboot leave it down",
     async () => {
       expect(lab().vip.holder).toBe("node1");
-      await sh("node1", commands("node1").stop({ mode: "fast", fence: true }, 60));
+      // As the verified plan does: the fence while it serves, then the fast stop.
+      await sh("node1", commands("node1").fence);
+      expect(await node("node1")).toMatchObject({ postgres: "up", fenced: true });
+      await sh("node1", commands("node1").stop({ mode: "fast", fence: false }, 60));
       expect(await node("node1")).toMatchObject({
         postgres: "down",
         startConf: "manual",
@@ -90,6 +93,15 @@ describe.skipIf(skip)("a stock Debian host (the lab's default)", () => {
       expect(
         (await sh("node1", root("systemctl is-enabled postgresql@15-main || true"))).trim(),
       ).toBe("disabled");
+      // systemd sent the SIGINT; the unit's ExecStop then found the cluster stopped (exit 2).
+      const unit = await sh(
+        "node1",
+        root(
+          'until ! systemctl is-active -q postgresql@15-main && [ "$(systemctl show -p ActiveState --value postgresql@15-main)" != deactivating ]; do sleep 0.05; done; systemctl show -p ActiveState,Result postgresql@15-main',
+        ),
+        MINUTE,
+      );
+      expect(unit).toMatch(/ActiveState=failed/);
       // Another operator's (or a tool's) start of every cluster.
       await sh("node1", root("systemctl start postgresql"));
       expect((await node("node1")).postgres).toBe("down");

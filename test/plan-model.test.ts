@@ -142,6 +142,7 @@ describe("the verified plan's gates", () => {
     const beforePromotion = [
       "checkpointPrimary",
       "waitStandbyCaughtUp",
+      "fencePrimary",
       "vipDownPrimary",
       "stopPrimary",
       "confirmPrimaryStopped",
@@ -162,8 +163,11 @@ describe("the verified plan's gates", () => {
     const steps = verifiedPlan.steps;
     const onOldPrimary = (id: string) => steps[id]?.input(c).node === c.primary;
     const ids = Object.keys(steps).filter(onOldPrimary);
-    const fencedStops = ids.filter(
-      (id) => steps[id]?.actor === "stopPostgres" && steps[id]?.input(c).fence === true,
+    // A fence step, or a stop that fences first.
+    const fences = ids.filter(
+      (id) =>
+        steps[id]?.actor === "fence" ||
+        (steps[id]?.actor === "stopPostgres" && steps[id]?.input(c).fence === true),
     );
     const starts = ids.filter((id) =>
       ["startPostgres", "ensureServing"].includes(steps[id]?.actor ?? ""),
@@ -184,12 +188,16 @@ describe("the verified plan's gates", () => {
       }
       return seen;
     };
-    expect(fencedStops).toContain("stopPrimary");
-    expect(reachable("preflight", fencedStops).has("upgradeOldPrimary")).toBe(false);
-    for (const stop of fencedStops) {
-      expect(reachable(stop, starts).has("upgradeOldPrimary")).toBe(true);
-      const unconfigured = reachable(stop, [...starts, "configureOldPrimary"]);
-      expect(unconfigured.has("upgradeOldPrimary"), `from ${stop}`).toBe(false);
+    expect(fences).toContain("fencePrimary");
+    expect(reachable("preflight", fences).has("upgradeOldPrimary")).toBe(false);
+    for (const fence of fences) {
+      expect(reachable(fence, starts).has("upgradeOldPrimary")).toBe(true);
+      const unconfigured = reachable(fence, [...starts, "configureOldPrimary"]);
+      expect(unconfigured.has("upgradeOldPrimary"), `from ${fence}`).toBe(false);
     }
+    // The old primary is stopped only once fenced: no way from preflight to its stop avoids a fence.
+    const primaryStops = ids.filter((id) => steps[id]?.actor === "stopPostgres");
+    for (const stop of primaryStops)
+      expect(reachable("preflight", fences).has(stop), `${stop} unfenced`).toBe(false);
   });
 });

@@ -1,8 +1,11 @@
 import { describe, expect, it, vi } from "vitest";
 import { runSimulate } from "../cli/simulate.ts";
+import { simTimeouts } from "../core/timeouts.ts";
+import { initialContext } from "../plan/context.ts";
 import type { PlanSpec } from "../plan/spec.ts";
 import { verifiedPlan } from "../plan/verified.ts";
 import { criticalWindow } from "../verify/critical-window.ts";
+import { mutantsOf } from "../verify/plan-mutants.ts";
 import { type SimulateReport, simulate } from "../verify/property-run.ts";
 import { runScenario } from "../verify/scenario.ts";
 import { FAULT_KINDS } from "../verify/sim-faults.ts";
@@ -208,8 +211,18 @@ describe("a verified plan with a gate removed", () => {
   }, 300_000);
 
   it("is caught: without the fence, a reboot brings the stopped old primary back as a second primary", async () => {
-    const unfenced = withInput("stopPrimary", { fence: false });
-    const r = await simulate({ plan: "verified", runs: 1500, seed: 1, spec: unfenced });
+    // The mutant `switchover mutants` makes of the fence step: the step left out.
+    const probe = initialContext({
+      primary: "node1",
+      standby: "node2",
+      targetVersion: "15.20",
+      timeouts: simTimeouts,
+      maxLagBytes: 1 << 20,
+    });
+    const unfenced = mutantsOf(verifiedPlan, probe).find((m) => m.id === "no-fence:fencePrimary");
+    if (!unfenced) throw new Error("no no-fence:fencePrimary mutant");
+    expect(unfenced.focus).toBe("stopPrimary");
+    const r = await simulate({ plan: "verified", runs: 1500, seed: 1, spec: unfenced.spec });
     expect(r.byKind.splitBrain).toBeGreaterThan(0);
     const c = r.counterexample;
     expect(c?.violations.map((v) => v.kind)).toContain("splitBrain");

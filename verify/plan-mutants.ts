@@ -56,7 +56,8 @@ function replaceStep(spec: PlanSpec, id: string, step: StepSpec): PlanSpec {
 function skipped(spec: PlanSpec): Mutant[] {
   return Object.entries(spec.steps).flatMap(([id, s]) => {
     const next = branchesOf(s)[0]?.target;
-    if (next === undefined || next === id) return [];
+    // A fence step skipped is the fence left off: fences() makes that mutant.
+    if (next === undefined || next === id || s.actor === "fence") return [];
     const mutant = { id: `skip:${id}`, does: `${id} is skipped`, spec: retarget(spec, id, next) };
     return [{ ...mutant, focus: next }];
   });
@@ -135,9 +136,32 @@ function failureEdges(spec: PlanSpec): Mutant[] {
   );
 }
 
-/** Each fenced stop made without the fence. */
+/** The first stop the success path from `from` reaches: where a fence left off shows. */
+function stopAfter(spec: PlanSpec, from: string): string {
+  const seen = new Set<string>();
+  for (let id: string | undefined = from; id && !seen.has(id); ) {
+    seen.add(id);
+    const s: StepSpec | undefined = spec.steps[id];
+    if (!s) break;
+    if (s.actor === "stopPostgres") return id;
+    id = branchesOf(s)[0]?.target;
+  }
+  return from;
+}
+
+/** Each fence left off: a fence step skipped, a fenced stop made without its fence. */
 function fences(spec: PlanSpec, probe: Parameters<StepSpec["input"]>[0]): Mutant[] {
   return Object.entries(spec.steps).flatMap(([id, s]) => {
+    const next = branchesOf(s)[0]?.target;
+    if (s.actor === "fence" && next !== undefined && next !== id)
+      return [
+        {
+          id: `no-fence:${id}`,
+          does: `${id} is skipped: the stop that follows leaves the server unfenced`,
+          spec: retarget(spec, id, next),
+          focus: stopAfter(spec, next),
+        },
+      ];
     if (s.actor !== "stopPostgres" || s.input(probe).fence !== true) return [];
     const input = (c: typeof probe) => ({ ...s.input(c), fence: false });
     return [
