@@ -16,6 +16,9 @@ const needs = {
     "test/rehearse.test.ts",
     "test/ssh.test.ts",
     "test/faults.test.ts",
+    "test/hung-commands.test.ts",
+    "test/packages-lab.test.ts",
+    "test/pooler.test.ts",
   ],
   browser: ["test/compare-report.test.ts"],
 };

@@ -132,6 +132,9 @@ export async function runPlan(argv: string[]): Promise<number> {
 function renderText(spec: PlanSpec, steps: StepView[], alongside: SectionView[]): string {
   const out = [
     `${spec.title}: node1 (primary) → node2, 15.18 → 15.20, starting at ${spec.initial}`,
+    "Each host command runs on its host under coreutils timeout in its own process group, ended",
+    "there before its deadline here; one that changes the host first waits for an earlier one to",
+    "be gone (hosts/shell.ts underDeadline; `run --inventory --dry-run` prints the exact text).",
     "",
   ];
   steps.forEach((s, i) => {

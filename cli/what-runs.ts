@@ -1,7 +1,7 @@
 import type { ExecutorCall, NodeName } from "../core/executor.ts";
 import type { Timeouts } from "../core/timeouts.ts";
 import type { ClusterSpec } from "../hosts/commands.ts";
-import { type HostSend, hostSends, type Sent, sentBy } from "../hosts/host-calls.ts";
+import { type HostSend, hostSends, onHost, type Sent, sentBy } from "../hosts/host-calls.ts";
 import { observeClusterCalls, observeRolesCalls } from "../run/cluster-look.ts";
 import { SAMPLE_EVERY_MS } from "../run/real-cluster.ts";
 
@@ -23,6 +23,11 @@ export interface CommandView {
   /** Where a client connects. */
   to?: string;
   script: string;
+  /**
+   * The script as the host receives it, when the executor wraps it (under its deadline on the
+   * host, after any earlier change: host-calls.ts onHost); the dry run prints this one.
+   */
+  sent?: string;
   /** How long its transport may take. */
   deadlineMs: number | null;
 }
@@ -33,7 +38,14 @@ export function commandViews(
   calls: readonly ExecutorCall[],
 ): CommandView[] {
   const sends = hostSends(cluster, timeouts);
-  return calls.flatMap((c) => sentBy(sends, c).map((s) => view(s, describe(c), c.when)));
+  const host = (name: string) => cluster.nodes.find((h) => h.name === name);
+  return calls.flatMap((c) =>
+    sentBy(sends, c).map((s) => {
+      const v = view(s, describe(c), c.when);
+      const h = s.kind === "host" ? host(s.send.node) : undefined;
+      return s.kind === "host" && h ? { ...v, sent: onHost(s.send, h).script } : v;
+    }),
+  );
 }
 
 /** A command sent outside any executor call (pre-flight's own looks). */

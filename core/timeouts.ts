@@ -69,3 +69,24 @@ export const simTimeouts: Timeouts = {
   retryBackoff: 200,
   poll: 20,
 };
+
+/**
+ * How a host command's deadline is kept on the host itself (hosts/shell.ts underDeadline): it is
+ * sent TERM at `termMs` and KILL `killAfterMs` later, so that it is gone a margin before the
+ * deadline passes here (the margin covers the channel's latency and the wrapper's own steps).
+ * The plan's step and the command share the deadline (the table above): when the step's passes,
+ * its command is gone on the host too.
+ */
+export function hostDeadline(deadlineMs: number): { termMs: number; killAfterMs: number } {
+  const marginMs = Math.min(5000, Math.round(deadlineMs * 0.05));
+  const killAfterMs = Math.min(5000, Math.round(deadlineMs * 0.1));
+  return { termMs: Math.max(1, deadlineMs - marginMs - killAfterMs), killAfterMs };
+}
+
+/**
+ * A command's own wait (pg_ctl -t, the stop and promote polls), in whole seconds: it ends before
+ * the host's TERM, so the command says what it waited for rather than being cut off.
+ */
+export function ownWaitS(deadlineMs: number): number {
+  return Math.max(1, Math.floor(hostDeadline(deadlineMs).termMs / 1000) - 1);
+}

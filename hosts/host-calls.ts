@@ -1,5 +1,5 @@
 import type { ExecutorCall, Lsn, NodeName, Stop } from "../core/executor.ts";
-import type { Timeouts } from "../core/timeouts.ts";
+import { hostDeadline, ownWaitS, type Timeouts } from "../core/timeouts.ts";
 import {
   type ClusterSpec,
   type HostCommand,
@@ -7,7 +7,8 @@ import {
   type HostSpec,
   hostCommands,
 } from "./commands.ts";
-import { CREATE_WRITES_SQL, INSERT_WRITE_SQL } from "./writes.ts";
+import { ROOT_COMMAND_DIR, underDeadline, userCommandDir } from "./shell.ts";
+import { CREATE_WRITES_SQL, INSERT_WRITE_SQL, SERVER_IDENTITY_SQL } from "./writes.ts";
 
 /**
  * What each Executor call sends to the hosts, built from the run's Timeouts: the shell executor
@@ -22,6 +23,18 @@ export interface HostSend {
   deadlineMs: number;
   /** What a failure's reason calls it: "pg_ctl stop -m fast". */
   what: string;
+  /** It changes the host: never while an earlier change still runs there (shell.ts underDeadline). */
+  exclusive?: boolean;
+}
+
+/** `send`'s command as the host runs it: under its deadline, a change after the earlier ones. */
+export function onHost(send: HostSend, h: HostSpec): HostCommand {
+  const own = send.command.user === "root" ? ROOT_COMMAND_DIR : userCommandDir(h.socketDir);
+  const all = [ROOT_COMMAND_DIR, userCommandDir(h.socketDir)];
+  return underDeadline(send.command, {
+    ...hostDeadline(send.deadlineMs),
+    exclusive: send.exclusive ? { own, others: all.filter((d) => d !== own) } : null,
+  });
 }
 
 /** A client's statement (the probe): to the VIP or a node's own address, through the pg driver. */
@@ -34,9 +47,7 @@ export interface ClientSend {
 }
 
 /** pg_ctl's own waits (-t) and the stop/promote polls, in whole seconds, from a step's deadline. */
-function seconds(ms: number): number {
-  return Math.max(1, Math.ceil(ms / 1000));
-}
+const seconds = ownWaitS;
 
 export function hostSends(cluster: ClusterSpec, t: Timeouts) {
   const hosts = new Map(cluster.nodes.map((h) => [h.name, h]));
@@ -58,6 +69,7 @@ export function hostSends(cluster: ClusterSpec, t: Timeouts) {
     command: pick(commandsOf(node)),
     deadlineMs,
   });
+  const changes = (s: HostSend): HostSend => ({ ...s, exclusive: true });
   const timelineFork = (n: NodeName) => send(n, "timeline history", (c) => c.latestTimelineHistory);
   const address = (target: NodeName | "vip") =>
     target === "vip"
@@ -72,11 +84,12 @@ export function hostSends(cluster: ClusterSpec, t: Timeouts) {
       vip: send(n, "ip addr show", (c) => c.vipShow),
     }),
     stopPostgres: (n: NodeName, stop: Stop) =>
-      send(n, commandsOf(n).stopWhat(stop), (c) => c.stop(stop, seconds(t.stop)), t.stop),
+      changes(send(n, commandsOf(n).stopWhat(stop), (c) => c.stop(stop, seconds(t.stop)), t.stop)),
     startPostgres: (n: NodeName) =>
-      send(n, commandsOf(n).startWhat, (c) => c.start(seconds(t.start)), t.start),
+      changes(send(n, commandsOf(n).startWhat, (c) => c.start(seconds(t.start)), t.start)),
+    fence: (n: NodeName) => changes(send(n, commandsOf(n).fenceWhat, (c) => c.fence)),
     upgradePackages: (n: NodeName, version: string) =>
-      send(n, `upgrade to ${version}`, (c) => c.upgrade(version), t.upgrade),
+      changes(send(n, `upgrade to ${version}`, (c) => c.upgrade(version), t.upgrade)),
     checkpoint: (n: NodeName) => send(n, "CHECKPOINT", (c) => c.checkpoint),
     replication: (n: NodeName) => send(n, "replication status", (c) => c.replication),
     /** pg_controldata, then pg_waldump at the latest checkpoint it names, to read its end. */
@@ -88,24 +101,33 @@ export function hostSends(cluster: ClusterSpec, t: Timeouts) {
     timelineFork,
     /** pg_ctl promote, then the new timeline from its history file. */
     promote: (n: NodeName) => ({
-      promote: send(n, "pg_ctl promote", (c) => c.promote(seconds(t.promote)), t.promote),
+      promote: changes(send(n, "pg_ctl promote", (c) => c.promote(seconds(t.promote)), t.promote)),
       fork: timelineFork(n),
     }),
-    vipDown: (n: NodeName) => send(n, "ip addr del", (c) => c.vipDown),
-    vipUp: (n: NodeName, announce: boolean) => send(n, "ip addr add", (c) => c.vipUp(announce)),
+    vipDown: (n: NodeName) => changes(send(n, "ip addr del", (c) => c.vipDown)),
+    vipUp: (n: NodeName, announce: boolean) =>
+      changes(send(n, "ip addr add", (c) => c.vipUp(announce))),
     configureStandby: (n: NodeName, upstream: NodeName) =>
-      send(n, "standby configuration", (c) => c.configureStandby(host(upstream))),
+      changes(send(n, "standby configuration", (c) => c.configureStandby(host(upstream)))),
     rewind: (n: NodeName, source: NodeName) =>
-      send(n, "pg_rewind", (c) => c.rewind(host(source)), t.rejoin),
+      changes(send(n, "pg_rewind", (c) => c.rewind(host(source)), t.rejoin)),
     baseBackup: (n: NodeName, source: NodeName) =>
-      send(n, "pg_basebackup", (c) => c.baseBackup(host(source)), t.rejoin),
-    removeDataDir: (n: NodeName) => send(n, "rm data directory", (c) => c.removeDataDir),
-    removeSetAside: (n: NodeName) => send(n, "rm set-aside directory", (c) => c.removeSetAside),
+      changes(send(n, "pg_basebackup", (c) => c.baseBackup(host(source)), t.rejoin)),
+    removeDataDir: (n: NodeName) => changes(send(n, "rm data directory", (c) => c.removeDataDir)),
+    removeSetAside: (n: NodeName) =>
+      changes(send(n, "rm set-aside directory", (c) => c.removeSetAside)),
     writtenIds: (n: NodeName) => send(n, "reading the written ids", (c) => c.writtenIds),
     /** The INSERT; on a fresh cluster (no table yet) the CREATE TABLE, then the INSERT again. */
     probeWrite: (target: NodeName | "vip") => ({
       insert: { target, address: address(target), sql: INSERT_WRITE_SQL, deadlineMs: t.command },
       create: { target, address: address(target), sql: CREATE_WRITES_SQL, deadlineMs: t.command },
+      /** Then to each node at its own address: the one whose postmaster the INSERT named. */
+      identify: cluster.nodes.map((n) => ({
+        target: n.name,
+        address: address(n.name),
+        sql: SERVER_IDENTITY_SQL,
+        deadlineMs: t.command,
+      })),
     }),
   };
 }
@@ -137,6 +159,8 @@ export function sentBy(s: HostSends, c: ExecutorCall): Sent[] {
       return [host(s.stopPostgres(c.args[0], c.args[1]))];
     case "startPostgres":
       return [host(s.startPostgres(c.args[0]))];
+    case "fence":
+      return [host(s.fence(c.args[0]))];
     case "upgradePackages":
       return [host(s.upgradePackages(c.args[0], c.args[1]))];
     case "checkpoint":
@@ -184,13 +208,20 @@ export function sentBy(s: HostSends, c: ExecutorCall): Sent[] {
           send: p.create,
           note: "only if the table is missing (SQLSTATE 42P01), then the INSERT again",
         },
+        ...p.identify.map(
+          (send): Sent => ({
+            kind: "client",
+            send,
+            note: "then, side by side, to each node: the one whose postmaster start the INSERT returned is where it landed",
+          }),
+        ),
       ];
     }
     case "notify":
       return [
         {
           kind: "nothing",
-          note: "nothing is sent: the host executor's notify does nothing unless it is given a hook, and no command gives one; tell the applications yourself",
+          note: "nothing is sent to the hosts: the afterPromote hook, if any, runs on the operator's machine (listed with the hooks)",
         },
       ];
   }

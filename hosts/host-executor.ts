@@ -11,6 +11,7 @@ import { parseLsn } from "../core/lsn.ts";
 import type { Timeouts } from "../core/timeouts.ts";
 import {
   type ClusterSpec,
+  HOLD_MARK,
   type HostCommand,
   type HostSpec,
   parseControlData,
@@ -20,8 +21,8 @@ import {
   shortVersion,
   vipBound,
 } from "./commands.ts";
-import { type HostSend, hostSends } from "./host-calls.ts";
-import { type Endpoint, writeOnce } from "./writes.ts";
+import { type HostSend, hostSends, onHost } from "./host-calls.ts";
+import { type Endpoint, serverIdentity, writeOnce } from "./writes.ts";
 
 /** What a host command printed and how it ended; `code` null: its deadline passed first. */
 export interface CommandResult {
@@ -35,6 +36,8 @@ export type CommandRunner = (
   node: HostSpec,
   cmd: HostCommand,
   deadlineMs: number,
+  /** Its call was abandoned: a command still queued here is never sent (a retry may be under way). */
+  signal?: AbortSignal,
 ) => Promise<CommandResult>;
 
 export interface ShellExecutorOptions {
@@ -44,8 +47,6 @@ export interface ShellExecutorOptions {
   endpoint: (target: NodeName | "vip") => Endpoint;
   /** The run's deadlines: the commands' own waits (pg_ctl -t) and each command's transport's. */
   timeouts: Timeouts;
-  /** The runbook's "tell the applications to reconnect"; nothing by default. */
-  notify?: (message: string) => Promise<Outcome>;
 }
 
 const ok = { ok: true } as const;
@@ -62,7 +63,8 @@ export function shellExecutor(o: ShellExecutorOptions): Executor {
   /** Runs a command; the call rejects when `signal` aborts, whatever the host still does. */
   async function run(send: HostSend, opts: CallOptions | undefined): Promise<CommandResult> {
     opts?.signal?.throwIfAborted();
-    const running = o.run(sends.host(send.node), send.command, send.deadlineMs);
+    const h = sends.host(send.node);
+    const running = o.run(h, onHost(send, h), send.deadlineMs, opts?.signal);
     if (!opts?.signal) return running;
     const signal = opts.signal;
     let onAbort = () => {};
@@ -106,6 +108,23 @@ export function shellExecutor(o: ShellExecutorOptions): Executor {
   const timelineFork = async (name: NodeName, opts?: CallOptions) =>
     outcome(sends.timelineFork(name), opts, (s) => parseTimelineHistory(s));
 
+  /**
+   * The node whose postmaster is `server` (what a write answered), asked of each node at its own
+   * address; a node that does not answer is not it. None: the write landed on neither node's
+   * postmaster as it runs now, and the probe says so (its write was acknowledged all the same).
+   */
+  async function nodeServing(server: string, deadlineMs: number, opts?: CallOptions) {
+    const seen = await Promise.all(
+      o.cluster.nodes.map((n) =>
+        serverIdentity(o.endpoint(n.name), deadlineMs, opts?.signal).catch(() => null),
+      ),
+    );
+    const at = seen.indexOf(server);
+    return (
+      o.cluster.nodes[at]?.name ?? `a server that is neither node (postmaster started ${server})`
+    );
+  }
+
   const copied = (send: HostSend, opts: CallOptions | undefined, parse: Parse) =>
     outcome(send, opts, (s) => ({ bytesCopied: parse(s) }));
 
@@ -131,10 +150,12 @@ export function shellExecutor(o: ShellExecutorOptions): Executor {
     },
     stopPostgres: async (name, stop, opts) => outcome(sends.stopPostgres(name, stop), opts, done),
     startPostgres: async (name, opts) => outcome(sends.startPostgres(name), opts, done),
+    fence: async (name, opts) => outcome(sends.fence(name), opts, done),
     upgradePackages: async (name, version, opts) =>
-      outcome(sends.upgradePackages(name, version), opts, done),
+      outcome(sends.upgradePackages(name, version), opts, holdsSaid),
     checkpoint: async (name, opts) => outcome(sends.checkpoint(name), opts, done),
-    replication: async (name, opts) => outcome(sends.replication(name), opts, parseReplication),
+    replication: async (name, opts) =>
+      outcome(sends.replication(name), opts, (s) => parseReplication(o.cluster, name, s)),
     controlData,
     timelineFork,
     async promote(name, opts) {
@@ -156,8 +177,8 @@ export function shellExecutor(o: ShellExecutorOptions): Executor {
       try {
         // writeOnce sends sends.probeWrite(target)'s statements (writes.ts holds their SQL).
         const { insert } = sends.probeWrite(target);
-        const node = await writeOnce(o.endpoint(target), id, insert.deadlineMs, opts?.signal);
-        return { ok: true, node };
+        const answer = await writeOnce(o.endpoint(target), id, insert.deadlineMs, opts?.signal);
+        return { ok: true, node: await nodeServing(answer.server, insert.deadlineMs, opts) };
       } catch (e) {
         if (opts?.signal?.aborted) throw new AbortedError();
         return { ok: false, reason: `write through ${target}: ${(e as Error).message}` };
@@ -165,11 +186,21 @@ export function shellExecutor(o: ShellExecutorOptions): Executor {
     },
     writtenIds: async (name, opts) =>
       outcome(sends.writtenIds(name), opts, (s) => ({ ids: JSON.parse(s) as string[] })),
-    notify: async (message) => (o.notify ? o.notify(message) : ok),
+    // The hosts are told nothing: the operator's afterPromote hook tells the applications (run/hooks.ts).
+    notify: async () => ok,
   };
 }
 
 type Parse = (stdout: string) => number;
+
+/** The lines --unhold's upgrade prints (HOLD_MARK), joined: what the journal keeps of it. */
+function holdsSaid(stdout: string): { said?: string } {
+  const lines = stdout
+    .split("\n")
+    .filter((l) => l.startsWith(HOLD_MARK))
+    .map((l) => l.slice(HOLD_MARK.length).trim());
+  return lines.length > 0 ? { said: lines.join("; ") } : {};
+}
 
 function failure({ node, what }: HostSend, r: CommandResult): string {
   if (r.code === null) return `${node}: ${what} did not finish before its deadline`;
@@ -177,7 +208,12 @@ function failure({ node, what }: HostSend, r: CommandResult): string {
   return `${node}: ${what} exited ${r.code}${said ? `: ${said}` : ""}`;
 }
 
-function parseReplication(stdout: string): ReplicationStatus {
+/** REPLICATION_SQL's row on `self`, its standbys named as the pair's nodes where they are. */
+export function parseReplication(
+  cluster: ClusterSpec,
+  self: NodeName,
+  stdout: string,
+): ReplicationStatus {
   const raw = JSON.parse(stdout) as ReplicationRow;
   const lsn = (v: string | null) => (v === null ? null : parseLsn(v));
   return {
@@ -189,13 +225,38 @@ function parseReplication(stdout: string): ReplicationStatus {
     streaming: raw.streaming,
     standbys: raw.standbys.map(
       (s): StandbyInfo => ({
-        client: s.client,
+        client: standbyNode(cluster, self, raw.standbys, s),
         state: s.state,
         sentLsn: lsn(s.sentLsn) ?? 0,
         replayLsn: lsn(s.replayLsn) ?? 0,
       }),
     ),
   };
+}
+
+type StandbyRow = ReplicationRow["standbys"][number];
+
+/**
+ * Which node of the pair a row of `self`'s pg_stat_replication is: the one its application_name
+ * names (what the plan's own primary_conninfo sets), else the other node when the row is the
+ * only one from that node's address and no row names it (a standby whose application_name is
+ * Debian's cluster_name "15/main", or libpq's "walreceiver"). Any other client (Barman,
+ * pg_receivewal, a backup) keeps its own name, so it is never taken for the standby; two
+ * unnamed rows from one address are neither (pre-flight then lists them).
+ */
+function standbyNode(
+  cluster: ClusterSpec,
+  self: NodeName,
+  rows: readonly StandbyRow[],
+  row: StandbyRow,
+): string {
+  if (cluster.nodes.some((h) => h.name === row.client)) return row.client;
+  const other = cluster.nodes.find(
+    (h) => h.name !== self && row.address !== null && h.address === row.address,
+  );
+  if (!other || rows.some((r) => r.client === other.name)) return row.client;
+  const fromThere = rows.filter((r) => r.address === row.address);
+  return fromThere.length === 1 ? other.name : row.client;
 }
 
 /** pg_rewind -P (its stderr joined to stdout) ends with "N/M kB (100%) copied". */

@@ -107,7 +107,8 @@ export class ShellSessions {
     script: string,
     deadlineMs: number,
     open: () => Promise<ShellSession>,
-  ) {
+    signal?: AbortSignal,
+  ): Promise<CommandResult> {
     const key = `${host}\0${user}`;
     const pool = this.idle.get(key) ?? [];
     this.idle.set(key, pool);
@@ -116,6 +117,9 @@ export class ShellSessions {
     session ??= await open();
     this.all.add(session);
     try {
+      // Abandoned while it waited for a shell: never sent, so it cannot run after a retry.
+      if (signal?.aborted)
+        return { code: null, stdout: "", stderr: "not sent: its call was abandoned" };
       return await session.run(script, deadlineMs);
     } finally {
       if (session.usable && pool.length < this.maxIdle) pool.push(session);

@@ -15,13 +15,18 @@ export function dockerExecutor(
   docker: Docker,
   topology: Topology,
   timeouts: Timeouts,
-): Executor & { close(): void } {
+): Executor & { close(): void; run: CommandRunner } {
   // A shell kept open per node and user: a fresh `docker exec` costs ~100 ms, on the outage path.
   const sessions = new ShellSessions();
-  const run: CommandRunner = (node, cmd, deadlineMs) => {
+  const run: CommandRunner = (node, cmd, deadlineMs, signal) => {
     const { container } = labNode(topology, node.name);
-    return sessions.run(container, cmd.user, cmd.script, deadlineMs, () =>
-      openContainerShell(docker, container, cmd.user),
+    return sessions.run(
+      container,
+      cmd.user,
+      cmd.script,
+      deadlineMs,
+      () => openContainerShell(docker, container, cmd.user),
+      signal,
     );
   };
   const cluster = labCluster(topology);
@@ -36,5 +41,5 @@ export function dockerExecutor(
       database: cluster.database,
     }),
   });
-  return Object.assign(executor, { close: () => sessions.closeAll() });
+  return Object.assign(executor, { close: () => sessions.closeAll(), run });
 }

@@ -1,6 +1,11 @@
 import type Docker from "dockerode";
 import { EnvironmentError } from "../core/errors.ts";
-import { type HostCommand, parseControlData, type ReplicationRow } from "../hosts/commands.ts";
+import {
+  type HostCommand,
+  parseControlData,
+  type ReplicationRow,
+  shellQuote,
+} from "../hosts/commands.ts";
 import { fenceOf, readStartConf } from "../hosts/control.ts";
 import { describeFailure, runHostCommand } from "../hosts/transports/docker-exec.ts";
 import type { LabHost } from "./hosts.ts";
@@ -64,15 +69,16 @@ export interface DataDirFacts {
 }
 
 export async function dataDirFacts(docker: Docker, host: LabHost): Promise<DataDirFacts> {
-  const data = host.spec.dataDir;
+  const data = shellQuote(host.spec.dataDir);
   const fence = fenceOf(host.spec);
+  const fenceFile = shellQuote(fence.file);
   const script = [
     `test -f ${data}/PG_VERSION && echo hasData`,
     `${host.commands.status.script} >/dev/null 2>&1 && echo running`,
     `test -e ${data}/standby.signal && echo standbySignal`,
     fence.kind === "marker"
-      ? `test -e ${fence.file} && echo fenced`
-      : `echo "startConf=$(${readStartConf(fence.file)} 2>/dev/null)"`,
+      ? `test -e ${fenceFile} && echo fenced`
+      : `echo "startConf=$(${readStartConf(fenceFile)} 2>/dev/null)"`,
     "true",
   ].join("; ");
   const out = await mustRun(docker, host, "inspecting the data directory", asPostgres(script));
