@@ -49,6 +49,10 @@ export interface JournalSummary {
   steps: { name: string; ms: number }[];
   resumes: { step: string; t: number }[];
   troubles: { op: string; args: unknown[]; ms: number; outcome: string }[];
+  /** What calls that worked reported besides their job (--unhold's holds, per upgrade). */
+  said: { op: string; args: unknown[]; said: string }[];
+  /** The operator's hooks as they ran: exit status (null: killed at its deadline). */
+  hooks: { hook: string; code: number | null; ms: number }[];
   leftToDo: string[];
   wallMs: number;
 }
@@ -87,6 +91,12 @@ export function summarize(entries: readonly JournalEntry[]): JournalSummary {
           ]
         : [],
     ),
+    said: entries.flatMap((e) =>
+      e.kind === "call" && e.said ? [{ op: e.op, args: e.args, said: e.said }] : [],
+    ),
+    hooks: entries.flatMap((e) =>
+      e.kind === "hook" ? [{ hook: e.hook, code: e.code, ms: e.ms }] : [],
+    ),
     leftToDo:
       end?.status === "done" || !context
         ? []
@@ -116,6 +126,18 @@ function renderJournal(path: string, s: JournalSummary): string {
     for (const t of s.troubles)
       lines.push(
         `  ${t.op}(${t.args.map((a) => JSON.stringify(a)).join(", ")}) ${ms(t.ms)}: ${t.outcome}`,
+      );
+  }
+  if (s.said.length > 0) {
+    lines.push("", "what commands reported:");
+    for (const x of s.said)
+      lines.push(`  ${x.op}(${x.args.map((a) => JSON.stringify(a)).join(", ")}): ${x.said}`);
+  }
+  if (s.hooks.length > 0) {
+    lines.push("", "hooks:");
+    for (const h of s.hooks)
+      lines.push(
+        `  ${h.hook} ${ms(h.ms)}: ${h.code === 0 ? "ok" : h.code === null ? "killed at its deadline" : `exit ${h.code}`}`,
       );
   }
   if (s.leftToDo.length > 0) lines.push("", "left to do:", ...s.leftToDo.map((l) => `  - ${l}`));

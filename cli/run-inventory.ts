@@ -1,14 +1,29 @@
 import { appendFileSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { systemClock } from "../core/clock.ts";
 import { EnvironmentError, UsageError } from "../core/errors.ts";
+import { HOOK_NAMES, type Hook, type Hooks } from "../core/hooks.ts";
 import { stepProgress, toStderr } from "../core/progress.ts";
-import type { HostSpec } from "../hosts/commands.ts";
+import type { HostCommand, HostSpec } from "../hosts/commands.ts";
+import type { HostSend } from "../hosts/host-calls.ts";
+import {
+  holderGone,
+  holderName,
+  type LockHolder,
+  readHostLocks,
+  readLockCommand,
+  releaseLockCommand,
+  takeHostLocks,
+  takeLockCommand,
+  thisOperator,
+} from "../hosts/host-lock.ts";
 import { type Inventory, loadInventory } from "../hosts/inventory/load.ts";
 import {
   type CheckItem,
   gatherFacts,
   judge,
   preflightLooks,
+  preflightTarget,
   renderChecklist,
 } from "../hosts/preflight.ts";
 import { stateDir } from "../hosts/state-dir.ts";
@@ -18,15 +33,17 @@ import {
   type SshExecutorOptions,
   sshExecutor,
 } from "../hosts/transports/ssh.ts";
+import type { PassphraseSource } from "../hosts/transports/ssh-keys.ts";
 import { initialContext, type PlanContext } from "../plan/context.ts";
-import { FileJournal, lastPosition, readJournal } from "../plan/journal.ts";
+import { FileJournal, type Journal, lastPosition, readJournal } from "../plan/journal.ts";
 import { reconcile } from "../plan/reconcile.ts";
 import { verifiedPlan } from "../plan/verified.ts";
 import { observeRoles } from "../run/cluster-look.ts";
+import { fireHook, type HookFacts, withHooks } from "../run/hooks.ts";
 import { type RealRunReport, runAgainstCluster } from "../verify/run-report.ts";
 import { interruptible } from "./interrupt.ts";
+import { passphraseSource } from "./passphrase.ts";
 import { planSteps } from "./plan.ts";
-import { lockPair } from "./run-lock.ts";
 import {
   type CommandView,
   commandViews,
@@ -41,8 +58,14 @@ export interface InventoryRunOptions {
   journal?: string;
   resume?: string;
   acceptNewHostKeys: boolean;
+  /** `--take-over HOLDER`: the run lock's holder, as the refusal named it, is gone. */
+  takeOver: string | null;
+  /** `--hook NAME=COMMAND`: over the inventory's hooks of the same names. */
+  hooks: Hooks;
   /** Asks the operator before the first change; false: nothing changes. */
   confirm: (question: string) => Promise<boolean>;
+  /** --unhold: held packages of the upgrade are unheld for it and held again after it. */
+  unhold?: boolean;
 }
 
 export type InventoryRunResult =
@@ -55,14 +78,24 @@ export type InventoryRunResult =
  * stops; otherwise, once confirmed and the pair locked, the run, journaled line by line.
  */
 export async function runInventory(o: InventoryRunOptions): Promise<InventoryRunResult> {
-  const inv = loadInventory(o.inventory);
+  const loaded = loadInventory(o.inventory);
+  const inv = {
+    ...loaded,
+    hooks: { ...loaded.hooks, ...o.hooks },
+    cluster: { ...loaded.cluster, unhold: o.unhold ?? false },
+  };
   if (o.resume) return resume(inv, o.resume, o);
   const executor = await sshExecutor(inv, {
     acceptNewHostKeys: o.acceptNewHostKeys,
+    ...withPassphrase(),
     ...sshLog(),
   });
+  const journal = o.journal ?? productionJournalPath();
+  const me = thisOperator(journal, new Date());
   try {
-    const items = await preflight(inv, executor);
+    // The target as pre-flight resolved it on both hosts: the exact Debian version to install.
+    const { items, targetVersion } = await preflight(inv, executor, me, o.takeOver);
+    const run = { ...inv, targetVersion };
     process.stderr.write(`pre-flight (${inv.file}):\n${renderChecklist(items)}`);
     const failed = items.filter((i) => i.status === "fail");
     if (failed.length > 0) {
@@ -71,16 +104,15 @@ export async function runInventory(o: InventoryRunOptions): Promise<InventoryRun
       );
     }
     if (o.dryRun) {
-      process.stdout.write(renderDryRun(inv));
+      process.stdout.write(renderDryRun(run));
       return { kind: "printed", code: 0 };
     }
-    const question = `switch ${inv.primary} → ${inv.standby} and upgrade both to ${inv.targetVersion}?`;
+    const question = `switch ${inv.primary} → ${inv.standby} and upgrade both to ${targetVersion}?`;
     if (!(await o.confirm(question))) {
       process.stderr.write("run: nothing changed\n");
       return { kind: "printed", code: 3 };
     }
-    const journal = o.journal ?? productionJournalPath();
-    return { kind: "report", report: await execute(inv, executor, journal, null) };
+    return { kind: "report", report: await execute(run, executor, me, o.takeOver, null) };
   } finally {
     executor.close();
   }
@@ -102,6 +134,11 @@ function sshLog(): Pick<SshExecutorOptions, "onSend"> {
   };
 }
 
+function withPassphrase(): { passphrase?: PassphraseSource } {
+  const p = passphraseSource();
+  return p ? { passphrase: p } : {};
+}
+
 /** Journals of production runs outlive a reboot: under the state directory, not /tmp. */
 function productionJournalPath(): string {
   const dir = stateDir("runs");
@@ -109,7 +146,42 @@ function productionJournalPath(): string {
   return join(dir, `run-${new Date().toISOString().replaceAll(":", "-")}.jsonl`);
 }
 
-async function preflight(inv: Inventory, x: SshExecutor): Promise<CheckItem[]> {
+function lockSend(inv: Inventory, node: string, command: HostCommand): HostSend {
+  return { node, command, deadlineMs: inv.timeouts.command, what: "run lock" };
+}
+
+/** A host's run lock is ours to take: free, or its holder is gone. */
+async function lockChecks(
+  inv: Inventory,
+  x: SshExecutor,
+  me: LockHolder,
+  takeOver: string | null,
+): Promise<CheckItem[]> {
+  const seen = await readHostLocks({
+    run: x.connections.run,
+    hosts: inv.cluster.nodes,
+    deadlineMs: inv.timeouts.command,
+  });
+  return seen.map(({ node, seen }): CheckItem => {
+    const check = `${node} run lock free`;
+    if (seen.free) return { status: "ok", check, detail: "no run holds the pair" };
+    const h = seen.holder;
+    if (holderGone(h, me, takeOver))
+      return { status: "ok", check, detail: `held by ${holderName(h)}, gone: taken over` };
+    return {
+      status: "fail",
+      check,
+      detail: `held by ${holderName(h)} since ${h.since} (journal ${h.journal} on ${h.machine}): wait for it, or if it is gone --take-over ${JSON.stringify(holderName(h))}`,
+    };
+  });
+}
+
+async function preflight(
+  inv: Inventory,
+  x: SshExecutor,
+  me: LockHolder,
+  takeOver: string | null,
+): Promise<{ items: CheckItem[]; targetVersion: string }> {
   const reach: CheckItem[] = [];
   for (const n of inv.cluster.nodes) {
     const t = inv.ssh[n.name];
@@ -124,7 +196,8 @@ async function preflight(inv: Inventory, x: SshExecutor): Promise<CheckItem[]> {
       reach.push({ status: "fail", check: `${n.name} reachable`, detail: (e as Error).message });
     }
   }
-  if (reach.some((r) => r.status === "fail")) return reach;
+  if (reach.some((r) => r.status === "fail"))
+    return { items: reach, targetVersion: inv.targetVersion };
   const host = (name: string): HostSpec => {
     const h = inv.cluster.nodes.find((n) => n.name === name);
     if (!h) throw new Error(`no node "${name}" in ${inv.file}`);
@@ -134,7 +207,11 @@ async function preflight(inv: Inventory, x: SshExecutor): Promise<CheckItem[]> {
     gatherFacts(x, x.connections.run, inv, host(inv.primary)),
     gatherFacts(x, x.connections.run, inv, host(inv.standby)),
   ]);
-  return [...reach, ...judge(inv, p, s)];
+  const target = preflightTarget(inv, p, s);
+  return {
+    items: [...reach, ...(await lockChecks(inv, x, me, takeOver)), ...judge(inv, p, s)],
+    targetVersion: target.ok ? target.version : inv.targetVersion,
+  };
 }
 
 /**
@@ -155,7 +232,7 @@ export function renderDryRun(inv: Inventory): string {
     const login = inv.ssh[c.host]?.user;
     if (!host || !login || (c.user !== "root" && c.user !== "postgres"))
       return `${c.host}> ${c.script}`;
-    return `${login}@${c.host}$ ${remoteCommand(login, host, { user: c.user, script: c.script })}`;
+    return `${login}@${c.host}$ ${remoteCommand(login, host, { user: c.user, script: c.sent ?? c.script })}`;
   };
   const nodes = [inv.primary, inv.standby];
   const preflight = nodes.flatMap((name) => {
@@ -165,10 +242,12 @@ export function renderDryRun(inv: Inventory): string {
       sendView(`pre-flight: ${l.what}`, l, when);
     return [
       ...commandViews(inv.cluster, inv.timeouts, looks.calls),
+      own(lockSend(inv, name, readLockCommand())),
       own(looks.hostFacts),
       own(looks.hazards, "if it runs"),
       own(looks.freeBytes),
-      own(looks.targetAvailable),
+      own(looks.packages),
+      ...(looks.replicationTo ? [own(looks.replicationTo)] : []),
     ];
   });
   const out = [
@@ -178,6 +257,17 @@ export function renderDryRun(inv: Inventory): string {
     ...renderCommands(preflight, line),
     "",
   ];
+  const me = thisOperator("JOURNAL", new Date());
+  const lockViews = (take: boolean) =>
+    [...nodes]
+      .sort()
+      .map((n) =>
+        take
+          ? sendView("take the run lock", lockSend(inv, n, takeLockCommand(me, null)))
+          : sendView("release the run lock", lockSend(inv, n, releaseLockCommand(me.token))),
+      );
+  out.push("Before the first change, on both hosts:", ...renderCommands(lockViews(true), line), "");
+  out.push(...renderHooks(inv.hooks), "");
   planSteps(verifiedPlan, inv.cluster, context).forEach((s, i) => {
     out.push(`${String(i + 1).padStart(2)}. ${s.id} — ${s.does}`);
     out.push(`    (next: ${s.next.join(" | ")}; on failure: ${s.onFailure})`);
@@ -186,39 +276,109 @@ export function renderDryRun(inv: Inventory): string {
   for (const section of runSections(inv.cluster, inv.timeouts, nodes)) {
     out.push("", `${section.title}:`, ...renderCommands(section.commands, line));
   }
+  out.push("", "At the end, on both hosts:", ...renderCommands(lockViews(false), line));
   return `${out.join("\n")}\n`;
 }
 
 async function execute(
   inv: Inventory,
   executor: SshExecutor,
-  journal: string,
+  me: LockHolder,
+  takeOver: string | null,
   resumeAt: { step: string; context: PlanContext } | null,
 ): Promise<RealRunReport> {
-  const lock = lockPair(inv.cluster, journal);
+  const journal = new FileJournal(me.journal);
+  const lock = await takeHostLocks({
+    run: executor.connections.run,
+    hosts: inv.cluster.nodes,
+    me,
+    takeOver,
+    deadlineMs: inv.timeouts.command,
+  });
   const interrupt = interruptible("run");
   const context = resumeAt?.context;
-  process.stderr.write(
-    `run: ${context?.primary ?? inv.primary} → ${context?.standby ?? inv.standby}, journal ${journal}\n`,
-  );
+  const primary = context?.primary ?? inv.primary;
+  const standby = context?.standby ?? inv.standby;
+  process.stderr.write(`run: ${primary} → ${standby}, journal ${me.journal}\n`);
+  const hooked = {
+    hooks: inv.hooks,
+    facts: hookFacts(
+      inv,
+      primary,
+      standby,
+      context?.targetVersion ?? inv.targetVersion,
+      me.journal,
+    ),
+    journal: sayingHooks(journal),
+    clock: systemClock,
+  };
   try {
-    return await runAgainstCluster({
-      executor,
+    const report = await runAgainstCluster({
+      executor: withHooks(executor, hooked),
       spec: verifiedPlan,
-      primary: context?.primary ?? inv.primary,
-      standby: context?.standby ?? inv.standby,
+      primary,
+      standby,
       targetVersion: context?.targetVersion ?? inv.targetVersion,
       timeouts: context?.timeouts ?? inv.timeouts,
       maxLagBytes: context?.maxLagBytes ?? inv.maxLagBytes,
-      journal: new FileJournal(journal),
+      journal,
       onStep: stepProgress(toStderr("run")),
       signal: interrupt.signal,
       ...(resumeAt ? { resume: resumeAt } : {}),
     });
+    const end =
+      report.status === "done" ? "onDone" : report.status === "aborted" ? "onRollback" : null;
+    if (end) await fireHook(hooked, end, { SWITCHOVER_STATUS: report.status });
+    return report;
   } finally {
     interrupt.release();
-    lock.release();
+    await lock.release();
   }
+}
+
+/** The hooks the run will fire, on this machine, with their deadlines and failure policies. */
+function renderHooks(hooks: Hooks): string[] {
+  const given = HOOK_NAMES.filter((n) => hooks[n]);
+  if (given.length === 0)
+    return ["Hooks (on this machine): none (inventory hooks: or --hook NAME=COMMAND)"];
+  return [
+    "Hooks (on this machine):",
+    ...given.map((n) => {
+      const h = hooks[n] as Hook;
+      return `    ${n} (deadline ${h.deadlineMs / 1000} s, on failure: ${h.onFailure === "rollback" ? "roll back" : "go on"}): ${h.run}`;
+    }),
+  ];
+}
+
+function hookFacts(
+  inv: Inventory,
+  primary: string,
+  standby: string,
+  targetVersion: string,
+  journal: string,
+): HookFacts {
+  const address = (name: string) => inv.cluster.nodes.find((n) => n.name === name)?.address ?? "";
+  return {
+    oldPrimary: { name: primary, address: address(primary) },
+    newPrimary: { name: standby, address: address(standby) },
+    vip: inv.cluster.vip.address,
+    targetVersion,
+    journal,
+  };
+}
+
+/** The journal, saying each hook's end on stderr as it lands there. */
+function sayingHooks(journal: Journal): Journal {
+  return {
+    entries: () => journal.entries(),
+    append: (e) => {
+      journal.append(e);
+      if (e.kind !== "hook") return;
+      const how =
+        e.code === 0 ? "ok" : e.code === null ? "killed at its deadline" : `exit ${e.code}`;
+      process.stderr.write(`run: hook ${e.hook}: ${how} in ${e.ms} ms\n`);
+    },
+  };
 }
 
 /**
@@ -249,6 +409,7 @@ async function resume(
   // The resumed run's deadlines are the journal's, as its plan's are.
   const executor = await sshExecutor(inv, {
     acceptNewHostKeys: o.acceptNewHostKeys,
+    ...withPassphrase(),
     timeouts: pos.context.timeouts,
     ...sshLog(),
   });
@@ -265,7 +426,11 @@ async function resume(
       process.stderr.write("run: nothing changed\n");
       return { kind: "printed", code: 3 };
     }
-    const report = await execute(inv, executor, path, { step: r.resumeAt, context: pos.context });
+    const me = thisOperator(path, new Date());
+    const report = await execute(inv, executor, me, o.takeOver, {
+      step: r.resumeAt,
+      context: pos.context,
+    });
     return { kind: "report", report };
   } finally {
     executor.close();

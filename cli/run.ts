@@ -1,7 +1,10 @@
 import { createInterface } from "node:readline/promises";
+import { isTargetVersion, TARGET_VERSION_SHAPE } from "../core/debian-version.ts";
 import { UsageError } from "../core/errors.ts";
+import { HOOK_NAMES, type HookName, type Hooks, hookFromLine } from "../core/hooks.ts";
 import { stepProgress, toStderr } from "../core/progress.ts";
-import { DEFAULT_TO, parsePostgresVersion } from "../lab/versions.ts";
+import { HOST_LOCK_DIR } from "../hosts/host-lock.ts";
+import { DEFAULT_TO } from "../lab/versions.ts";
 import type { PlanName } from "../plan/plans.ts";
 import { choice, parse } from "./args.ts";
 import { interruptible } from "./interrupt.ts";
@@ -10,8 +13,8 @@ import { runInventory } from "./run-inventory.ts";
 
 export const runHelp = `switchover run — execute the plan against a real pair
 
-Usage: switchover run --inventory FILE [--dry-run] [--yes] [--journal FILE] [--accept-new-host-keys] [--json]
-       switchover run --inventory FILE --resume JOURNAL [--yes] [--json]
+Usage: switchover run --inventory FILE [--dry-run] [--yes] [--journal FILE] [--accept-new-host-keys] [--take-over HOLDER] [--hook NAME=COMMAND]... [--unhold] [--json]
+       switchover run --inventory FILE --resume JOURNAL [--yes] [--take-over HOLDER] [--unhold] [--json]
        switchover run --lab [--to ${DEFAULT_TO}] [--plan verified|seed] [--yes] [--journal FILE] [--json]
 
 --inventory runs the verified plan against the pair an inventory (YAML) describes, over SSH:
@@ -20,6 +23,20 @@ roles, streaming and lag, versions, the VIP, free disk, what makes a shutdown ha
 fail); any [FAIL] stops before anything changes. --dry-run then prints every command per host,
 as the SSH channel receives it, and changes nothing. --resume continues a run whose process died,
 from its journal, once the cluster as it is now matches where the journal stopped.
+A run holds a lock on both hosts (${HOST_LOCK_DIR}/run.lock: who, which machine and pid, since
+when, which journal), checked in pre-flight and taken before the first change: a second run on
+the pair, from any machine, is refused naming the holder. A holder that ran on this machine and
+whose process is gone is taken over (its journal resumes); one on another machine only with
+--take-over and its name, as the refusal gave it.
+
+Hooks are commands on this machine at named moments, from the inventory's \`hooks:\` or --hook:
+beforeVipDown (before the VIP leaves the old primary; a failure rolls back unless the inventory
+says onFailure: continue), afterPromote (once a write through the VIP reached the new primary:
+tell the applications; a failure is journaled and the run goes on), onRollback and onDone (as the
+run ends). Each runs under \`sh -c\` in its own process group, killed at its deadline (default
+30 s), with SWITCHOVER_HOOK, SWITCHOVER_OLD_PRIMARY[_ADDRESS], SWITCHOVER_NEW_PRIMARY[_ADDRESS],
+SWITCHOVER_VIP, SWITCHOVER_TARGET_VERSION, SWITCHOVER_JOURNAL (and SWITCHOVER_MESSAGE,
+SWITCHOVER_STATUS) in its environment; its exit status and output go into the journal.
 
 --lab runs the plan against the running Docker lab (\`switchover lab up\`) through the Docker
 executor, without the built-in client: write through the VIP yourself meanwhile (\`switchover lab
@@ -31,8 +48,15 @@ Options:
   --dry-run        pre-flight, then the commands per host; nothing changes
   --resume JOURNAL continue the run of that journal (with the same --inventory)
   --accept-new-host-keys  trust a host key seen for the first time, and add it to known_hosts
+  --unhold         a package of the upgrade on hold (apt-mark hold) is unheld for its upgrade
+                   and held again after it (the list kept on the host until then); without it,
+                   pre-flight refuses a held package and names the command that unholds it
+  --take-over HOLDER  the run lock's holder (e.g. "alice@laptop pid 4242") is gone: take it over
+  --hook NAME=CMD  run CMD at NAME (beforeVipDown, afterPromote, onRollback, onDone); repeatable,
+                   replaces the inventory's hook of that name
   --lab            against the Docker lab
-  --to 15.N        version to upgrade both nodes to (default ${DEFAULT_TO})
+  --to V           version to upgrade both nodes to (default ${DEFAULT_TO}): a release, resolved
+                   on each node with apt-cache madison, or a full Debian version (15.20-0+deb12u1)
   --plan P         verified (default) or seed (the classic runbook)
   --yes            do not ask before the first change
   --journal FILE   where the run's journal goes (default: a new file under the temp directory)
@@ -47,6 +71,9 @@ export async function runRun(argv: string[]): Promise<number> {
     "dry-run": { type: "boolean" },
     resume: { type: "string" },
     "accept-new-host-keys": { type: "boolean" },
+    "take-over": { type: "string" },
+    hook: { type: "string", multiple: true },
+    unhold: { type: "boolean" },
     to: { type: "string" },
     plan: { type: "string" },
     yes: { type: "boolean" },
@@ -65,6 +92,9 @@ export async function runRun(argv: string[]): Promise<number> {
       inventory: values.inventory,
       dryRun: values["dry-run"] ?? false,
       acceptNewHostKeys: values["accept-new-host-keys"] ?? false,
+      takeOver: values["take-over"] ?? null,
+      hooks: parseHookOptions(values.hook ?? []),
+      unhold: values.unhold ?? false,
       confirm: (q) => (values.yes ? Promise.resolve(true) : confirm(q)),
       ...(values.journal ? { journal: values.journal } : {}),
       ...(values.resume ? { resume: values.resume } : {}),
@@ -75,15 +105,14 @@ export async function runRun(argv: string[]): Promise<number> {
     );
     return exitCode(r.report);
   }
-  if (values.resume || values["dry-run"])
-    throw new UsageError("--resume and --dry-run need --inventory");
+  if (values.resume || values["dry-run"] || values["take-over"] || values.hook || values.unhold)
+    throw new UsageError("--resume, --dry-run, --take-over, --hook and --unhold need --inventory");
   if (!values.lab)
     throw new UsageError(
       "say where to run: --inventory FILE (a pair over SSH) or --lab (the Docker lab)",
     );
   const to = values.to ?? DEFAULT_TO;
-  const version = parsePostgresVersion(to);
-  if (!version.ok) throw new UsageError(`--to: ${version.reason}`);
+  if (!isTargetVersion(to)) throw new UsageError(`--to: "${to}" is not ${TARGET_VERSION_SHAPE}`);
   const plan = choice<PlanName>(values.plan, "plan", ["verified", "seed"], "verified");
   // Loaded only here: a production run (--inventory) needs neither the lab nor Docker's client.
   const { labStatus } = await import("../lab/lifecycle.ts");
@@ -115,6 +144,23 @@ export async function runRun(argv: string[]): Promise<number> {
   } finally {
     interrupt.release();
   }
+}
+
+/** `--hook NAME=COMMAND`, each with its moment's default deadline and failure policy. */
+function parseHookOptions(given: string[]): Hooks {
+  const hooks: Hooks = {};
+  for (const g of given) {
+    const at = g.indexOf("=");
+    const name = g.slice(0, Math.max(at, 0)) as HookName;
+    if (at < 0 || !(HOOK_NAMES as readonly string[]).includes(name))
+      throw new UsageError(
+        `--hook ${g}: expected NAME=COMMAND, NAME one of ${HOOK_NAMES.join(", ")}`,
+      );
+    const run = g.slice(at + 1).trim();
+    if (run === "") throw new UsageError(`--hook ${name}=: expected a command after the =`);
+    hooks[name] = hookFromLine(name, run);
+  }
+  return hooks;
 }
 
 /** Asks on the terminal; without one, refuses (a script says --yes). */

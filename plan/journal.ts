@@ -18,8 +18,21 @@ export type JournalEntry =
       ms: number;
       ok: boolean | null;
       reason?: string;
+      /** What a call that worked reports having done besides its job (--unhold's holds). */
+      said?: string;
     }
   | { kind: "resume"; t: number; step: string }
+  | {
+      /** An operator's hook (run/hooks.ts): what it ran, how it ended, the end of its output. */
+      kind: "hook";
+      t: number;
+      hook: string;
+      command: string;
+      code: number | null;
+      ms: number;
+      stdout: string;
+      stderr: string;
+    }
   | { kind: "end"; t: number; status: FinalState; context: PlanContext };
 
 export interface Journal {

@@ -48,6 +48,63 @@ describe("inventory", () => {
     expect(inv).toMatchObject({ primary: "db1", standby: "db2", targetVersion: "15.20" });
   });
 
+  it("reads hooks as a bare line or in full, with each moment's default failure policy", () => {
+    const inv = parseInventory(
+      `${GOOD}hooks:\n  beforeVipDown: /usr/local/bin/drain\n  afterPromote: { run: tell-apps, deadline: 5 }\n  onDone: { run: "true", onFailure: continue }\n`,
+      "/etc/pgs/prod.yaml",
+    );
+    expect(inv.hooks).toEqual({
+      beforeVipDown: { run: "/usr/local/bin/drain", deadlineMs: 30_000, onFailure: "rollback" },
+      afterPromote: { run: "tell-apps", deadlineMs: 5000, onFailure: "continue" },
+      onDone: { run: "true", deadlineMs: 30_000, onFailure: "continue" },
+    });
+    expect(parseInventory(GOOD, "/etc/pgs/prod.yaml").hooks).toEqual({});
+    expect(refused(`${GOOD}hooks:\n  afterPromote: { run: x, onFailure: rollback }\n`)).toBe(
+      '/etc/pgs/prod.yaml: field hooks.afterPromote.onFailure: expected "continue" (only beforeVipDown can still roll back)',
+    );
+    expect(refused(`${GOOD}hooks:\n  beforeVipdown: x\n`)).toMatch(
+      /field hooks: Unrecognized key: "beforeVipdown"/,
+    );
+  });
+
+  it("reaches nodes through a bastion: the node's own, or the one for all", () => {
+    const inv = parseInventory(
+      `${GOOD}`
+        .replace(
+          "ssh: { knownHosts: known_hosts }",
+          "ssh: { knownHosts: known_hosts, jump: { host: bastion.example, user: ops, agent: true } }",
+        )
+        .replace(
+          "ssh: { user: deploy, key: keys/id_ed25519 }",
+          "ssh: { user: deploy, key: keys/id_ed25519, jump: { host: 10.0.0.5, port: 2200, user: jump, key: keys/jump } }",
+        ),
+      "/etc/pgs/prod.yaml",
+    );
+    expect(inv.ssh.db1?.jump).toEqual({
+      host: "10.0.0.5",
+      port: 2200,
+      user: "jump",
+      keyFile: "/etc/pgs/keys/jump",
+      agent: false,
+    });
+    expect(inv.ssh.db2?.jump).toEqual({
+      host: "bastion.example",
+      port: 22,
+      user: "ops",
+      keyFile: null,
+      agent: true,
+    });
+    expect(parseInventory(GOOD, "/etc/pgs/prod.yaml").ssh.db1?.jump).toBeNull();
+    expect(
+      refused(
+        GOOD.replace(
+          "ssh: { knownHosts: known_hosts }",
+          "ssh: { knownHosts: known_hosts, jump: { host: b, user: ops } }",
+        ),
+      ),
+    ).toMatch(/field ssh\.jump: expected a key file \(key:\) or agent: true/);
+  });
+
   it("names the file, the field and what was expected", () => {
     expect(refused(GOOD.replace("prefix: 24", 'prefix: "24"'))).toBe(
       "/etc/pgs/prod.yaml: field vip.prefix: Invalid input: expected number, received string",

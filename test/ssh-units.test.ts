@@ -1,16 +1,21 @@
+import { execFileSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { exampleCluster } from "../cli/plan.ts";
 import { productionTimeouts } from "../core/timeouts.ts";
 import type { HostSpec } from "../hosts/commands.ts";
+import { parsePackageFacts } from "../hosts/package-versions.ts";
 import { judge, type NodeFacts, type PreflightInput } from "../hosts/preflight.ts";
 import { addKnownHost, checkHostKey, knownHostName } from "../hosts/transports/known-hosts.ts";
-import { remoteCommand } from "../hosts/transports/ssh.ts";
+import { remoteCommand, SshConnections } from "../hosts/transports/ssh.ts";
+import { isEncrypted, KeyRing, SshKeyError } from "../hosts/transports/ssh-keys.ts";
 import { initialContext } from "../plan/context.ts";
 import { reconcile } from "../plan/reconcile.ts";
+import { BOOKWORM_PACKAGE_LINES } from "./support/apt-lines.ts";
 
 /** An SSH public key blob: the key type as an SSH string, then the key bytes. */
 function blob(type: string, fill: number): Buffer {
@@ -57,6 +62,111 @@ describe("known_hosts", () => {
   });
 });
 
+describe("known_hosts patterns and markers", () => {
+  const key = blob("ssh-ed25519", 1);
+  const other = blob("ssh-ed25519", 2);
+  const file = (text: string) => {
+    const f = join(mkdtempSync(join(tmpdir(), "pgs-kh-")), "known_hosts");
+    writeFileSync(f, text);
+    return f;
+  };
+  const k = key.toString("base64");
+
+  it("wildcards and negations select hosts as OpenSSH reads them", () => {
+    const f = file(`*.db.example,!old.db.example ssh-ed25519 ${k}\n10.0.0.? ssh-ed25519 ${k}\n`);
+    expect(checkHostKey(f, "pg1.db.example", key)).toEqual({ ok: true });
+    expect(checkHostKey(f, "old.db.example", key)).toEqual({ ok: false, why: "unknown" });
+    expect(checkHostKey(f, "10.0.0.7", key)).toEqual({ ok: true });
+    expect(checkHostKey(f, "10.0.0.17", key)).toEqual({ ok: false, why: "unknown" });
+    expect(checkHostKey(f, "pg1xdb.example", key)).toEqual({ ok: false, why: "unknown" });
+    expect(checkHostKey(f, "pg1.db.example", other)).toEqual({ ok: false, why: "changed" });
+  });
+
+  it("a @revoked key is refused even where a plain line accepts it", () => {
+    const f = file(`@revoked * ssh-ed25519 ${k}\n10.0.0.11 ssh-ed25519 ${k}\n`);
+    expect(checkHostKey(f, "10.0.0.11", key)).toEqual({ ok: false, why: "revoked" });
+  });
+
+  it("a host known only through @cert-authority is named as such, not taken as unknown", () => {
+    const f = file(`@cert-authority *.db.example ssh-ed25519 ${other.toString("base64")}\n`);
+    expect(checkHostKey(f, "pg1.db.example", key)).toEqual({ ok: false, why: "caOnly" });
+    expect(checkHostKey(f, "10.0.0.11", key)).toEqual({ ok: false, why: "unknown" });
+  });
+});
+
+describe("SSH keys", () => {
+  const dir = mkdtempSync(join(tmpdir(), "pgs-keys-"));
+  const keygen = (name: string, passphrase: string, pem = false) => {
+    const file = join(dir, name);
+    execFileSync("ssh-keygen", [
+      "-q",
+      "-t",
+      pem ? "ecdsa" : "ed25519",
+      ...(pem ? ["-m", "PEM"] : []),
+      "-N",
+      passphrase,
+      "-f",
+      file,
+    ]);
+    return file;
+  };
+  const clear = keygen("clear", "");
+  const encrypted = keygen("encrypted", "s3cret");
+  const pem = keygen("pem", "s3cret", true);
+
+  it("tells an encrypted key from a clear one by the file itself, in both formats", () => {
+    expect(isEncrypted(readFileSync(clear))).toBe(false);
+    expect(isEncrypted(readFileSync(encrypted))).toBe(true);
+    expect(isEncrypted(readFileSync(pem))).toBe(true);
+  });
+
+  it("asks an encrypted key's passphrase once, refuses a wrong one, and says what to do without a way to ask", async () => {
+    const asked: string[] = [];
+    const ring = new KeyRing(async (f) => {
+      asked.push(f);
+      return "s3cret";
+    });
+    expect(await ring.load(clear)).toEqual({ privateKey: readFileSync(clear) });
+    expect(await ring.load(encrypted)).toMatchObject({ passphrase: "s3cret" });
+    await ring.load(encrypted);
+    expect(await ring.load(pem)).toMatchObject({ passphrase: "s3cret" });
+    expect(asked).toEqual([encrypted, pem]);
+    await expect(new KeyRing(async () => "wrong").load(encrypted)).rejects.toThrow(
+      `${encrypted}: wrong passphrase for the SSH key`,
+    );
+    await expect(new KeyRing(null).load(encrypted)).rejects.toThrow(
+      /the key is encrypted and there is no terminal to ask its passphrase: load it into ssh-agent \(agent: true\), or set SWITCHOVER_SSH_PASSPHRASE/,
+    );
+    await expect(new KeyRing(null).load(join(dir, "missing"))).rejects.toThrow(SshKeyError);
+  });
+});
+
+describe("an unreachable host", () => {
+  it("fails its command as ssh does (exit 255, nothing sent), so a step may try again", async () => {
+    // A loopback port nothing listens on: the connection is refused at once.
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as AddressInfo).port;
+    await new Promise((r) => server.close(r));
+    const connections = new SshConnections({
+      targets: {
+        db1: { host: "127.0.0.1", port, user: "deploy", keyFile: null, agent: false, jump: null },
+      },
+      knownHosts: join(mkdtempSync(join(tmpdir(), "pgs-kh-")), "known_hosts"),
+      acceptNewHostKeys: false,
+      connectTimeoutMs: 2000,
+    });
+    const r = await connections.run(
+      { name: "db1" } as HostSpec,
+      { user: "root", script: "true" },
+      5000,
+    );
+    expect(r.code).toBe(255);
+    expect(r.stderr).toMatch(/^db1: ssh deploy@\[127\.0\.0\.1\]:\d+: connect ECONNREFUSED/);
+    connections.close();
+  });
+});
+
 describe("remote command", () => {
   const host = { osUser: "postgres" } as HostSpec;
   it("sudo -n to the command's user unless it is the login; postgres's tools run from /", () => {
@@ -66,11 +176,12 @@ describe("remote command", () => {
     expect(remoteCommand("deploy", host, { user: "postgres", script: "psql -c 'x'" })).toBe(
       `cd / && sudo -n -u postgres sh -c 'psql -c '"'"'x'"'"''`,
     );
+    // A word with nothing a shell reads specially stays bare (shellQuote).
     expect(remoteCommand("root", host, { user: "root", script: "true" })).toBe(
-      "cd / && sh -c 'true'",
+      "cd / && sh -c true",
     );
     expect(remoteCommand("postgres", host, { user: "postgres", script: "true" })).toBe(
-      "cd / && sh -c 'true'",
+      "cd / && sh -c true",
     );
   });
 });
@@ -157,7 +268,7 @@ describe("pre-flight checklist", () => {
     replication: primaryReplication,
     hazards,
     freeBytes: 1 << 20,
-    targetAvailable: true,
+    packages: parsePackageFacts(exampleCluster(), BOOKWORM_PACKAGE_LINES.join("\n")),
     // A stock Debian host: systemd, the cluster 15/main online under its unit, start.conf auto.
     host: {
       systemd: true,

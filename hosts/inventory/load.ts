@@ -5,6 +5,7 @@ import { LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { EnvironmentError } from "../../core/errors.ts";
 import type { NodeName } from "../../core/executor.ts";
+import { type HookName, type Hooks, hookFromLine, hookPolicies } from "../../core/hooks.ts";
 import { productionTimeouts, type Timeouts } from "../../core/timeouts.ts";
 import type { ClusterSpec, HostSpec } from "../commands.ts";
 import { type InventoryFile, inventorySchema } from "./schema.ts";
@@ -14,13 +15,18 @@ export class InventoryError extends EnvironmentError {
   override readonly name = "InventoryError";
 }
 
-export interface SshTarget {
+export interface SshEndpoint {
   host: string;
   port: number;
   user: string;
   /** Absolute path of the private key file; none when the agent is used. */
   keyFile: string | null;
   agent: boolean;
+}
+
+export interface SshTarget extends SshEndpoint {
+  /** The bastion it is reached through (ProxyJump), or none. */
+  jump: SshEndpoint | null;
 }
 
 /** What an inventory says, resolved: the cluster as the host commands see it, and the run's settings. */
@@ -37,6 +43,8 @@ export interface Inventory {
   timeouts: Timeouts;
   maxLagBytes: number;
   minFreeBytes: number;
+  /** The operator's commands at named moments of the run (core/hooks.ts). */
+  hooks: Hooks;
 }
 
 /** Reads and validates an inventory; nothing connects before this has succeeded. */
@@ -89,17 +97,24 @@ function resolveInventory(inv: InventoryFile, file: string): Inventory {
     database: inv.postgres.database,
     packages: inv.postgres.packages ?? [`postgresql-${version}`, `postgresql-client-${version}`],
   };
+  const login = (l: { port: number; user: string; key?: string | undefined; agent: boolean }) => ({
+    port: l.port,
+    user: l.user,
+    keyFile: l.key ? path(l.key) : null,
+    agent: l.agent,
+  });
   const ssh = Object.fromEntries(
-    Object.entries(inv.nodes).map(([name, n]) => [
-      name,
-      {
-        host: n.ssh.host ?? n.address,
-        port: n.ssh.port,
-        user: n.ssh.user,
-        keyFile: n.ssh.key ? path(n.ssh.key) : null,
-        agent: n.ssh.agent,
-      },
-    ]),
+    Object.entries(inv.nodes).map(([name, n]): [string, SshTarget] => {
+      const jump = n.ssh.jump ?? inv.ssh.jump;
+      return [
+        name,
+        {
+          host: n.ssh.host ?? n.address,
+          ...login(n.ssh),
+          jump: jump ? { host: jump.host, ...login(jump) } : null,
+        },
+      ];
+    }),
   );
   return {
     file,
@@ -116,7 +131,24 @@ function resolveInventory(inv: InventoryFile, file: string): Inventory {
     timeouts: { ...productionTimeouts, ...inv.timeouts },
     maxLagBytes: inv.maxLagBytes,
     minFreeBytes: inv.minFreeBytes,
+    hooks: resolveHooks(inv.hooks),
   };
+}
+
+function resolveHooks(hooks: InventoryFile["hooks"]): Hooks {
+  const out: Hooks = {};
+  for (const [name, h] of Object.entries(hooks) as [HookName, (typeof hooks)[HookName]][]) {
+    if (h === undefined) continue;
+    out[name] =
+      typeof h === "string"
+        ? hookFromLine(name, h)
+        : {
+            run: h.run,
+            deadlineMs: Math.round(h.deadline * 1000),
+            onFailure: h.onFailure ?? hookPolicies(name).default,
+          };
+  }
+  return out;
 }
 
 type NodeEntry = InventoryFile["nodes"][string];

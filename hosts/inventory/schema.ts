@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { isTargetVersion, TARGET_VERSION_SHAPE } from "../../core/debian-version.ts";
+import { DEFAULT_HOOK_DEADLINE_MS, HOOK_NAMES, hookPolicies } from "../../core/hooks.ts";
 
 /**
  * The inventory of a production pair, as an operator writes it in YAML: how to reach each host
@@ -6,19 +8,37 @@ import { z } from "zod";
  * commands (hosts/commands.ts) can run is accepted: anything else is refused by name.
  */
 const nonEmpty = z.string().trim().min(1, "expected a non-empty string");
+/**
+ * Every value below that reaches a host command is quoted there (hosts/shell.ts shellQuote) and
+ * checked here for what it means. A path: absolute, each segment a name (no `.`, `..` or empty
+ * one, so `<data>.new` and `<data>.old` are siblings of the data directory), no control
+ * character, and none of `" $ \` \\`, which pg_ctl's own shell line (-D "…", -l "…") would read.
+ */
 const absolutePath = z
   .string()
-  .regex(/^\/[^\s'"]*$/, "expected an absolute path without spaces or quotes");
+  .refine(
+    (p) =>
+      p.length <= 4096 &&
+      /^(\/[^/\p{Cc}\p{Cs}"$`\\]+)+$/u.test(p) &&
+      p.split("/").every((seg) => seg !== "." && seg !== ".." && seg.length <= 255),
+    'expected an absolute path (no ".", ".." or empty segment, no trailing /, no control character, none of " $ ` \\)',
+  );
 const port = z.number().int().min(1).max(65535);
 const ipv4 = z.ipv4("expected an IPv4 address");
 /** A hostname or address: what ssh and libpq accept, nothing a shell would read. */
 const hostName = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9.-]*$/, "expected a hostname or an IPv4 address");
+  .regex(
+    /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/,
+    "expected a hostname or an IPv4 address",
+  );
 const identifier = z
   .string()
-  .regex(/^[a-z_][a-z0-9_]*$/, "expected a lower-case SQL identifier (letters, digits, _)");
-const minorVersion = z.string().regex(/^\d+\.\d+$/, 'expected a minor version such as "15.20"');
+  .regex(
+    /^[a-z_][a-z0-9_]{0,62}$/,
+    "expected a lower-case SQL identifier (letters, digits, _; at most 63)",
+  );
+const targetVersion = z.string().refine(isTargetVersion, `expected ${TARGET_VERSION_SHAPE}`);
 
 /** How Postgres is started, stopped and fenced on a host (hosts/control.ts). */
 const control = z.enum(["systemd", "pg_ctlcluster", "pg_ctl"], {
@@ -30,18 +50,27 @@ const control = z.enum(["systemd", "pg_ctlcluster", "pg_ctl"], {
 const cluster = z
   .string()
   .regex(
-    /^\d+\/[A-Za-z0-9_.][A-Za-z0-9_.]*$/,
-    'expected a cluster such as "15/main" (version/name)',
+    /^\d{1,3}\/(?!\.\.?$)[A-Za-z0-9_.][A-Za-z0-9_.-]{0,62}$/,
+    'expected a cluster such as "15/main" (version/name; the name of letters, digits, _ . -, not "." or "..")',
   );
+
+const login = {
+  port: port.default(22),
+  user: nonEmpty.regex(/^[a-z_][a-z0-9_-]{0,31}$/, "expected a login name"),
+  /** A private key file (relative paths are relative to the inventory), or the SSH agent. */
+  key: nonEmpty.optional(),
+  agent: z.boolean().default(false),
+};
+
+/** A bastion the node is reached through (OpenSSH's ProxyJump): its own login and host key. */
+const jumpHost = z.strictObject({ host: hostName, ...login });
 
 const sshSettings = z.strictObject({
   /** Where sshd listens (default: the node's address). */
   host: hostName.optional(),
-  port: port.default(22),
-  user: nonEmpty.regex(/^[a-z_][a-z0-9_-]*$/, "expected a login name"),
-  /** A private key file (relative paths are relative to the inventory), or the SSH agent. */
-  key: nonEmpty.optional(),
-  agent: z.boolean().default(false),
+  ...login,
+  /** Through a bastion (default: the top-level ssh.jump, if any). */
+  jump: jumpHost.optional(),
 });
 
 /**
@@ -80,6 +109,23 @@ const timeouts = z
   })
   .partial();
 
+/** A command on the operator's machine at a moment of the run (core/hooks.ts): a line, or in full. */
+const hook = z.union(
+  [
+    nonEmpty,
+    z.strictObject({
+      run: nonEmpty,
+      /** Seconds before its process group is killed. */
+      deadline: z
+        .number()
+        .positive()
+        .default(DEFAULT_HOOK_DEADLINE_MS / 1000),
+      onFailure: z.enum(["continue", "rollback"]).optional(),
+    }),
+  ],
+  { error: 'expected a command line, or {run, deadline, onFailure: "continue" | "rollback"}' },
+);
+
 export const inventorySchema = z
   .strictObject({
     nodes: z
@@ -90,7 +136,12 @@ export const inventorySchema = z
     vip: z.strictObject({
       address: ipv4,
       prefix: z.number().int().min(1).max(32),
-      interface: z.string().regex(/^[A-Za-z0-9_.:-]+$/, "expected a network interface name"),
+      interface: z
+        .string()
+        .regex(
+          /^(?!-)(?!\.\.?$)[A-Za-z0-9_.-]{1,15}$/,
+          "expected a network interface name (at most 15 letters, digits, _ . -)",
+        ),
     }),
     postgres: z
       .strictObject({
@@ -105,19 +156,22 @@ export const inventorySchema = z
       })
       .prefault({}),
     upgrade: z.strictObject({
-      /** The target minor version; apt-get installs the packages at its Debian version. */
-      version: minorVersion,
+      /** A bare release, resolved on each host by pre-flight (apt-cache madison), or a full version. */
+      version: targetVersion,
     }),
     ssh: z
       .strictObject({
         /** OpenSSH known_hosts (relative: to the inventory); default ~/.ssh/known_hosts. */
         knownHosts: nonEmpty.optional(),
+        /** A bastion for every node without its own. */
+        jump: jumpHost.optional(),
         /** Reach Postgres through an SSH tunnel when its port is not reachable from here. */
         tunnel: z.boolean().default(false),
         connectTimeoutMs: z.number().int().positive().default(10_000),
       })
       .prefault({}),
     timeouts: timeouts.prefault({}),
+    hooks: z.partialRecord(z.enum(HOOK_NAMES), hook).default({}),
     /** Pre-flight refuses to start when the standby lags more, or a disk has less free. */
     maxLagBytes: z
       .number()
@@ -140,6 +194,15 @@ export const inventorySchema = z
           message: `expected one of the nodes (${names.join(", ")})`,
         });
     }
+    for (const [name, h] of Object.entries(inv.hooks)) {
+      const allowed = hookPolicies(name as (typeof HOOK_NAMES)[number]).allowed;
+      if (typeof h === "object" && h.onFailure && !allowed.includes(h.onFailure))
+        ctx.addIssue({
+          code: "custom",
+          path: ["hooks", name, "onFailure"],
+          message: `expected ${allowed.map((a) => `"${a}"`).join(" or ")} (only beforeVipDown can still roll back)`,
+        });
+    }
     if (inv.primary === inv.standby)
       ctx.addIssue({ code: "custom", path: ["standby"], message: "expected the other node" });
     for (const [name, n] of Object.entries(inv.nodes)) {
@@ -160,6 +223,13 @@ export const inventorySchema = z
         ctx.addIssue({
           code: "custom",
           path: ["nodes", name, "ssh"],
+          message: "expected a key file (key:) or agent: true",
+        });
+      const jump = n.ssh.jump ?? inv.ssh.jump;
+      if (jump && !jump.key && !jump.agent)
+        ctx.addIssue({
+          code: "custom",
+          path: n.ssh.jump ? ["nodes", name, "ssh", "jump"] : ["ssh", "jump"],
           message: "expected a key file (key:) or agent: true",
         });
     }

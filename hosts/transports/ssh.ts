@@ -1,15 +1,15 @@
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import ssh2, { type Client, type ClientChannel } from "ssh2";
 import { EnvironmentError } from "../../core/errors.ts";
 import type { Executor, NodeName } from "../../core/executor.ts";
 import type { Timeouts } from "../../core/timeouts.ts";
 import { type HostCommand, type HostSpec, shellQuote } from "../commands.ts";
 import { type CommandRunner, shellExecutor } from "../host-executor.ts";
-import type { Inventory, SshTarget } from "../inventory/load.ts";
+import type { Inventory, SshEndpoint, SshTarget } from "../inventory/load.ts";
 import { ShellSession, ShellSessions } from "../shell-session.ts";
 import type { Endpoint } from "../writes.ts";
 import { addKnownHost, checkHostKey, keyType, knownHostName } from "./known-hosts.ts";
+import { KeyRing, type PassphraseSource } from "./ssh-keys.ts";
 import { openTunnel, type Tunnel } from "./ssh-tunnel.ts";
 
 /** A host's key is not the one known_hosts holds, or is not there: nothing runs on that host. */
@@ -30,6 +30,8 @@ export interface SshOptions {
   connectTimeoutMs: number;
   /** Hears of each command as it is sent (an audit trail: `SWITCHOVER_SSH_LOG`). */
   onSend?: (host: HostSpec, cmd: HostCommand) => void;
+  /** Asks for an encrypted key's passphrase; without it such a key is refused, saying what to do. */
+  passphrase?: PassphraseSource;
 }
 
 /**
@@ -41,8 +43,11 @@ export function remoteCommand(login: string, host: HostSpec, cmd: HostCommand): 
   const user = cmd.user === "postgres" ? host.osUser : "root";
   const sh = `sh -c ${shellQuote(cmd.script)}`;
   if (user === login) return `cd / && ${sh}`;
-  return `cd / && sudo -n ${user === "root" ? "" : `-u ${user} `}${sh}`;
+  return `cd / && sudo -n ${user === "root" ? "" : `-u ${shellQuote(user)} `}${sh}`;
 }
+
+/** The connection or the shell could not be opened: the command never left this machine. */
+class NotSent extends Error {}
 
 /**
  * sshd's default MaxSessions is 10: stay under it, whatever the plan and the sampler ask at once
@@ -60,8 +65,11 @@ export class SshConnections {
   private readonly clients = new Map<NodeName, Promise<Client>>();
   private readonly slots = new Map<NodeName, { busy: number; waiting: (() => void)[] }>();
   private readonly shells = new ShellSessions();
+  private readonly keys: KeyRing;
 
-  constructor(private readonly o: SshOptions) {}
+  constructor(private readonly o: SshOptions) {
+    this.keys = new KeyRing(o.passphrase ?? null);
+  }
 
   client(node: NodeName): Promise<Client> {
     let c = this.clients.get(node);
@@ -78,13 +86,28 @@ export class SshConnections {
     await Promise.all(Object.keys(this.o.targets).map((n) => this.client(n)));
   }
 
-  readonly run: CommandRunner = async (host, cmd, deadlineMs) => {
+  /**
+   * A host that cannot be reached fails the command as OpenSSH's client does (exit 255): nothing
+   * was sent, so the step may try again. A host key that is not the known one still stops the run.
+   */
+  readonly run: CommandRunner = async (host, cmd, deadlineMs, signal) => {
     await this.acquire(host.name);
     try {
       this.o.onSend?.(host, cmd);
-      return await this.shells.run(host.name, cmd.user, cmd.script, deadlineMs, () =>
-        this.openShell(host, cmd.user),
+      return await this.shells.run(
+        host.name,
+        cmd.user,
+        cmd.script,
+        deadlineMs,
+        () =>
+          this.openShell(host, cmd.user).catch((e: unknown) => {
+            throw e instanceof SshConnectError ? new NotSent(e.message) : e;
+          }),
+        signal,
       );
+    } catch (e) {
+      if (e instanceof NotSent) return { code: 255, stdout: "", stderr: e.message };
+      throw e;
     } finally {
       this.release(host.name);
     }
@@ -142,9 +165,42 @@ export class SshConnections {
     s.waiting.shift()?.();
   }
 
-  private connect(node: NodeName): Promise<Client> {
+  /** The node's connection: straight to its sshd, or through its bastion (ProxyJump). */
+  private async connect(node: NodeName): Promise<Client> {
     const t = this.target(node);
+    if (!t.jump) return this.open(node, node, t);
+    const j = t.jump;
+    const bastion = await this.open(node, `${node}'s jump host`, j);
+    try {
+      const sock = await new Promise<ClientChannel>((resolve, reject) =>
+        bastion.forwardOut("127.0.0.1", 0, t.host, t.port, (err, channel) =>
+          err
+            ? reject(
+                new SshConnectError(
+                  `${node}: the jump host ${j.user}@${j.host} cannot reach ${t.host}:${t.port}: ${err.message}`,
+                ),
+              )
+            : resolve(channel),
+        ),
+      );
+      const client = await this.open(node, node, t, sock);
+      client.on("close", () => bastion.end());
+      return client;
+    } catch (e) {
+      bastion.end();
+      throw e;
+    }
+  }
+
+  /** One SSH connection, its host key checked against known_hosts under the name it was dialled by. */
+  private async open(
+    node: NodeName,
+    label: string,
+    t: SshEndpoint,
+    sock?: ClientChannel,
+  ): Promise<Client> {
     const name = knownHostName(t.host, t.port);
+    const auth = t.keyFile ? await this.keys.load(t.keyFile) : null;
     let refused: string | null = null;
     const hostVerifier = (key: Buffer): boolean => {
       const seen = checkHostKey(this.o.knownHosts, name, key);
@@ -154,10 +210,13 @@ export class SshConnections {
         return true;
       }
       const fp = `SHA256:${createHash("sha256").update(key).digest("base64").replace(/=+$/, "")}`;
-      refused =
-        seen.why === "changed"
-          ? `${node} (${name}): its host key (${keyType(key)} ${fp}) is NOT the one in ${this.o.knownHosts}: the host was reinstalled, or someone is in the middle. Check it, then fix that file`
-          : `${node} (${name}): unknown host key (${keyType(key)} ${fp}), not in ${this.o.knownHosts}: check it and add it, or pass --accept-new-host-keys`;
+      const shown = `${keyType(key)} ${fp}`;
+      refused = {
+        changed: `${label} (${name}): its host key (${shown}) is NOT the one in ${this.o.knownHosts}: the host was reinstalled, or someone is in the middle. Check it, then fix that file`,
+        revoked: `${label} (${name}): its host key (${shown}) is @revoked in ${this.o.knownHosts}: nothing runs on it`,
+        caOnly: `${label} (${name}): ${this.o.knownHosts} trusts this host only through an @cert-authority line, and host certificates cannot be verified here (the ssh2 library): add the host's own key (${shown}, once checked) as a plain line`,
+        unknown: `${label} (${name}): unknown host key (${shown}), not in ${this.o.knownHosts}: check it and add it, or pass --accept-new-host-keys`,
+      }[seen.why];
       return false;
     };
     const client = new ssh2.Client();
@@ -171,14 +230,15 @@ export class SshConnections {
       });
       client.once("error", (e) => {
         if (refused) reject(new HostKeyError(refused));
-        else reject(new SshConnectError(`${node}: ssh ${t.user}@${name}: ${e.message}`));
+        else reject(new SshConnectError(`${label}: ssh ${t.user}@${name}: ${e.message}`));
       });
       try {
         client.connect({
           host: t.host,
           port: t.port,
           username: t.user,
-          ...(t.keyFile ? { privateKey: readFileSync(t.keyFile) } : {}),
+          ...(sock ? { sock } : {}),
+          ...(auth ?? {}),
           ...(t.agent ? { agent: process.env.SSH_AUTH_SOCK } : {}),
           readyTimeout: this.o.connectTimeoutMs,
           keepaliveInterval: 5000,
@@ -186,7 +246,7 @@ export class SshConnections {
           hostVerifier,
         });
       } catch (e) {
-        reject(new SshConnectError(`${node}: ssh ${t.user}@${name}: ${(e as Error).message}`));
+        reject(new SshConnectError(`${label}: ssh ${t.user}@${name}: ${(e as Error).message}`));
       }
     });
   }
@@ -197,6 +257,7 @@ export interface SshExecutorOptions {
   /** The run's deadlines (default: the inventory's). */
   timeouts?: Timeouts;
   onSend?: SshOptions["onSend"];
+  passphrase?: PassphraseSource;
 }
 
 export type SshExecutor = Executor & {
@@ -220,6 +281,7 @@ export async function sshExecutor(
     acceptNewHostKeys: o.acceptNewHostKeys ?? false,
     connectTimeoutMs: inv.connectTimeoutMs,
     ...(o.onSend ? { onSend: o.onSend } : {}),
+    ...(o.passphrase ? { passphrase: o.passphrase } : {}),
   });
   const c = inv.cluster;
   const direct: Record<string, { host: string; port: number }> = {
