@@ -14,7 +14,7 @@ export const rehearseHelp = `switchover rehearse — the whole switchover agains
 
 Usage: switchover rehearse [--from ${DEFAULT_FROM}] [--to ${DEFAULT_TO}] [--rate 200] [--direct 10]
                            [--plan verified|seed] [--keep] [--journal FILE] [--executor docker|ssh]
-                           [--host debian|pg_ctl] [--json]
+                           [--host debian|pg_ctl] [--pooler] [--json]
        switchover rehearse --faults N [--seed S] [--plan verified|seed] [--host debian|pg_ctl] [--json]
 
 Brings the lab up at --from (reusing a running lab that is at --from; a lab already upgraded is
@@ -27,7 +27,8 @@ primaries or two VIP holders, and an end that is what it claims. Each step is sh
 
 Options:
   --from 15.N      version the lab starts at (default ${DEFAULT_FROM})
-  --to 15.N        version the plan upgrades to (default ${DEFAULT_TO})
+  --to 15.N        version the plan upgrades to (default ${DEFAULT_TO}): the build of it each node's
+                   apt-cache madison lists (refused before anything changes when none or several)
   --rate N         client writes per second (default 200)
   --direct P       percent of them sent to the old primary's own address (default 10; 0: none)
   --plan P         verified (default) or seed (the classic runbook, for comparison)
@@ -35,6 +36,11 @@ Options:
                    key and known_hosts \`lab up\` writes)
   --host K         the lab's hosts: debian (default: stock Debian servers, systemd, maintainer
                    scripts live) or pg_ctl (hand-built hosts); a lab of the other kind is recreated
+  --pooler         the client writes through a PgBouncer host in front of the VIP (\`lab up
+                   --pooler\`: Debian's pgbouncer, transaction pooling) instead of the VIP itself;
+                   the --direct share still goes to the old primary's own address. Off by
+                   default: the plan does not pause poolers yet, so through one a switchover
+                   still shows failed writes
   --keep           leave the lab up afterwards (default: \`lab down\` once judged)
   --journal FILE   where the run's journal goes (default: a new file under the temp directory)
   --json           one JSON object on stdout
@@ -61,6 +67,7 @@ export async function runRehearse(argv: string[]): Promise<number> {
     executor: { type: "string" },
     direct: { type: "string" },
     host: { type: "string" },
+    pooler: { type: "boolean" },
   });
   if (values.help) {
     process.stdout.write(`${rehearseHelp}\n`);
@@ -77,6 +84,7 @@ export async function runRehearse(argv: string[]): Promise<number> {
   const executor = choice(values.executor, "executor", ["docker", "ssh"] as const, "docker");
   const host = choice(values.host, "host", HOST_KINDS, DEFAULT_HOST_KIND);
   if (values.faults !== undefined || values.seed !== undefined) {
+    if (values.pooler) throw new UsageError("--pooler does not go with --faults yet");
     const faults = intOption(values.faults, "faults", 1, 1);
     const seed = intOption(values.seed, "seed", 1);
     const keep = values.keep ?? false;
@@ -101,12 +109,14 @@ export async function runRehearse(argv: string[]): Promise<number> {
       progress(`the lab's hosts are ${before.hostKind} hosts, not ${host}: recreating it`);
       await labDown(progress);
     }
-    const status = await labUp({ from, to, host }, progress, interrupt.signal);
+    const pooler = values.pooler ?? false;
+    const status = await labUp({ from, to, host, pooler }, progress, interrupt.signal);
     const report = await runOnLab(status, {
       plan,
       to,
       rate,
       directShare: direct / 100,
+      pooler,
       label: "rehearse",
       progress: toStderr("rehearse"),
       onStep: stepProgress(toStderr("rehearse")),

@@ -1,3 +1,4 @@
+import { isBareRelease } from "../core/debian-version.ts";
 import type {
   ClusterState,
   ControlData,
@@ -47,6 +48,8 @@ export interface ClusterSpec {
   database: string;
   /** The Debian packages a minor upgrade moves, and how a short version maps to theirs. */
   packages: string[];
+  /** --unhold: the upgrade unholds those of `packages` on hold, and holds them again after. */
+  unhold?: boolean;
 }
 
 /** "15.20-0+deb12u1" (dpkg) or "15.20 (Debian …)" (server_version) → "15.20". */
@@ -54,9 +57,13 @@ export function shortVersion(debianOrServer: string): string {
   return /^(\d+\.\d+)/.exec(debianOrServer.trim())?.[1] ?? debianOrServer.trim();
 }
 
-/** "15.20" → "15.20-0+deb12u1": the version apt-get pins on Debian bookworm. */
+/**
+ * The version apt-get pins: a full Debian version as it is; a bare release ("15.20") as Debian
+ * bookworm builds it ("15.20-0+deb12u1"), which the lab's images and the listings use. A run
+ * against hosts pins what pre-flight resolved there (package-versions.ts).
+ */
 export function debianVersion(version: string): string {
-  return `${version}-0+deb12u1`;
+  return isBareRelease(version) ? `${version}-0+deb12u1` : version;
 }
 
 /**
@@ -75,7 +82,7 @@ export const REPLICATION_SQL = `SELECT json_build_object(
   'streaming', COALESCE((SELECT status = 'streaming' FROM pg_stat_wal_receiver), false),
   'receiverTimeline', (SELECT received_tli FROM pg_stat_wal_receiver),
   'standbys', COALESCE((SELECT json_agg(json_build_object('client', COALESCE(application_name, client_addr::text),
-     'state', state, 'sentLsn', sent_lsn, 'replayLsn', replay_lsn)) FROM pg_stat_replication), '[]'::json))`;
+     'address', host(client_addr), 'state', state, 'sentLsn', sent_lsn, 'replayLsn', replay_lsn)) FROM pg_stat_replication), '[]'::json))`;
 
 /**
  * Gratuitous ARP so neighbours (clients, routers) drop the VIP's old MAC. arping sends its first
@@ -83,7 +90,31 @@ export const REPLICATION_SQL = `SELECT json_build_object(
  * (arping still running after 50 ms), or with arping's failure.
  */
 function announceVip(c: ClusterSpec): string {
-  return `{ arping -q -U -c 2 -I ${c.vip.device} ${c.vip.address} >/dev/null 2>&1 & a=$!; sleep 0.05; kill -0 $a 2>/dev/null || wait $a; }`;
+  return `{ arping -q -U -c 2 -I ${shellQuote(c.vip.device)} ${shellQuote(c.vip.address)} >/dev/null 2>&1 & a=$!; sleep 0.05; kill -0 $a 2>/dev/null || wait $a; }`;
+}
+
+/** Where a host keeps the packages --unhold lifted, until they are held again. */
+const UNHELD_DIR = "/var/lib/pg-switchover";
+/** How --unhold's upgrade prints what it unheld and held again, for the journal. */
+export const HOLD_MARK = "pg-switchover:";
+export const UNHELD_FILE = `${UNHELD_DIR}/unheld-packages`;
+
+/**
+ * `install` with --unhold around it: the held packages of the upgrade are written down on the
+ * host, unheld, installed, and held again whether the install worked or not. The list outlives
+ * the command, so an upgrade cut short (the SSH connection lost, the host rebooted) and tried
+ * again still holds them again afterwards.
+ */
+function unholdingAround(c: ClusterSpec, install: string): string {
+  if (!c.unhold) return install;
+  const wanted = c.packages.map((p) => `-e ${shellQuote(p)}`).join(" ");
+  const say = (what: string) => `echo "${HOLD_MARK} ${what} $(echo $held)"`;
+  return [
+    `mkdir -p ${UNHELD_DIR} && { apt-mark showhold | grep -x ${wanted} >> ${UNHELD_FILE} || true; } && held=$(sort -u ${UNHELD_FILE}) && { test -z "$held" || { apt-mark unhold $held >/dev/null && ${say("unheld")}; }; } || exit 1`,
+    `{ ${install}; }; rc=$?`,
+    `{ test -z "$held" || { apt-mark hold $held >/dev/null && ${say("held again")}; }; } && rm -f ${UNHELD_FILE}`,
+    "exit $rc",
+  ].join("; ");
 }
 
 /** REPLICATION_SQL's row: LSNs as PostgreSQL prints them (`X/Y`), null where they do not apply. */
@@ -95,18 +126,30 @@ export interface ReplicationRow {
   replayLsn: string | null;
   streaming: boolean;
   receiverTimeline: number | null;
-  standbys: { client: string; state: string; sentLsn: string | null; replayLsn: string | null }[];
+  standbys: {
+    client: string;
+    /** client_addr without its mask; null over a Unix socket. */
+    address: string | null;
+    state: string;
+    sentLsn: string | null;
+    replayLsn: string | null;
+  }[];
 }
 
 export function hostCommands(c: ClusterSpec, h: HostSpec) {
-  const bin = (tool: string) => `${h.pgBin}/${tool}`;
+  const q = shellQuote;
+  const bin = (tool: string) => q(`${h.pgBin}/${tool}`);
+  /** The data directory as a word; a suffix (`${data}.new`, `${data}/pg_wal`) stays in it. */
+  const data = q(h.dataDir);
   /** For tools whose output is parsed: untranslated, whatever the host's locale. */
   const untranslated = (tool: string) => `LC_ALL=C LANGUAGE= ${bin(tool)}`;
   const pg = (script: string): HostCommand => ({ user: "postgres", script });
   const root = (script: string): HostCommand => ({ user: "root", script });
   const psql = (sql: string, database = "postgres") =>
-    `${bin("psql")} -X -q -At -v ON_ERROR_STOP=1 -h ${h.socketDir} -p ${h.port} -U ${c.superuser} -d ${database} -c ${shellQuote(sql)}`;
-  const vip = `${c.vip.address}/${c.vip.prefix}`;
+    `${bin("psql")} -X -q -At -v ON_ERROR_STOP=1 -h ${q(h.socketDir)} -p ${h.port} -U ${q(c.superuser)} -d ${q(database)} -c ${q(sql)}`;
+  const vip = q(`${c.vip.address}/${c.vip.prefix}`);
+  const dev = q(c.vip.device);
+  const bound = q(` ${c.vip.address}/`);
   const conninfo = (up: HostSpec) =>
     `host=${up.address} port=${up.port} user=${c.replicationUser} application_name=${h.name}`;
   const life = lifecycle(h);
@@ -115,19 +158,29 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
     /** What a listing and a failure call the stop and the start, per control mode. */
     stopWhat: life.stopWhat,
     startWhat: life.startWhat,
+    fenceWhat: life.fenceWhat,
     /** Exit 0: running; 3: not running; 4: no data directory (pg_ctl status). */
     status: life.status,
-    installedVersion: root(`dpkg-query -W -f='\${Version}' ${c.packages[0]}`),
-    vipShow: root(`ip -o -4 addr show dev ${c.vip.device}`),
+    installedVersion: root(`dpkg-query -W -f='\${Version}' ${q(c.packages[0] ?? "")}`),
+    vipShow: root(`ip -o -4 addr show dev ${dev}`),
     /** Already stopped is done. Fenced: first, so that it stays down should the host restart. */
     stop: (stop: Stop, timeoutS: number) => life.stop(stop, timeoutS),
     /** Already running is done; on failure, the end of the server log says why. Unfences. */
     start: (timeoutS: number) => life.start(timeoutS),
+    /** The fence alone (start.conf manual, the marker): the server, if running, stays up. */
+    fence: life.fence,
+    /**
+     * First finishes what an interrupted dpkg left half configured (a reboot mid-upgrade does
+     * that, and apt-get then refuses to install anything), keeping the host's own config files.
+     */
     upgrade: (version: string) =>
       root(
-        `apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confold ${c.packages
-          .map((p) => `${p}=${debianVersion(version)}`)
-          .join(" ")}`,
+        unholdingAround(
+          c,
+          `DEBIAN_FRONTEND=noninteractive dpkg --force-confold --configure -a && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confold ${c.packages
+            .map((p) => q(`${p}=${debianVersion(version)}`))
+            .join(" ")}`,
+        ),
       ),
     checkpoint: pg(psql("CHECKPOINT")),
     /** One statement on the local server as the superuser; rows printed unaligned, one a line. */
@@ -135,42 +188,42 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
     replication: pg(psql(REPLICATION_SQL.replace(/\s+/g, " "))),
     /** The ids of the rows clients wrote (see writes.ts), as one JSON array. */
     writtenIds: pg(psql(SELECT_WRITES_SQL, c.database)),
-    controlData: pg(`${untranslated("pg_controldata")} -D ${h.dataDir}`),
+    controlData: pg(`${untranslated("pg_controldata")} -D ${data}`),
     /** The record at `lsn`, to read where it ends. A string: a stand-in, for a listing. */
     walRecord: (lsn: Lsn | string, timeline: number | string) =>
       pg(
-        `${untranslated("pg_waldump")} -p ${h.dataDir}/pg_wal -t ${timeline} -s ${typeof lsn === "number" ? formatLsn(lsn) : lsn} -n 1`,
+        `${untranslated("pg_waldump")} -p ${data}/pg_wal -t ${q(String(timeline))} -s ${q(typeof lsn === "number" ? formatLsn(lsn) : lsn)} -n 1`,
       ),
     /** The newest timeline history file: its timeline (the file name, hex), then its lines. */
     latestTimelineHistory: pg(
-      `f=$(ls -1 ${h.dataDir}/pg_wal/*.history 2>/dev/null | sort | tail -n 1) && test -n "$f" && basename "$f" .history && cat "$f"`,
+      `f=$(ls -1 ${data}/pg_wal/*.history 2>/dev/null | sort | tail -n 1) && test -n "$f" && basename "$f" .history && cat "$f"`,
     ),
     promote: (timeoutS: number) =>
       pg(
-        `${bin("pg_ctl")} promote -D ${h.dataDir} -W && ${pollUntil(
-          `${untranslated("pg_controldata")} -D ${h.dataDir} | grep -q '^Database cluster state: *in production'`,
+        `${bin("pg_ctl")} promote -D ${data} -W && ${pollUntil(
+          `${untranslated("pg_controldata")} -D ${data} | grep -q '^Database cluster state: *in production'`,
           timeoutS,
           "server did not promote in time",
         )}`,
       ),
     /** Not bound is done. */
     vipDown: root(
-      `if ip -o -4 addr show dev ${c.vip.device} | grep -q ' ${c.vip.address}/'; then ip addr del ${vip} dev ${c.vip.device}; fi`,
+      `if ip -o -4 addr show dev ${dev} | grep -q ${bound}; then ip addr del ${vip} dev ${dev}; fi`,
     ),
     vipUp: (announce: boolean) =>
       root(
-        `{ ip -o -4 addr show dev ${c.vip.device} | grep -q ' ${c.vip.address}/' || ip addr add ${vip} dev ${c.vip.device}; }` +
+        `{ ip -o -4 addr show dev ${dev} | grep -q ${bound} || ip addr add ${vip} dev ${dev}; }` +
           (announce ? ` && ${announceVip(c)}` : ""),
       ),
     configureStandby: (upstream: HostSpec) =>
       pg(
-        `sed -i '/^primary_conninfo/d' ${h.dataDir}/postgresql.auto.conf && echo ${shellQuote(
+        `sed -i '/^primary_conninfo/d' ${data}/postgresql.auto.conf && echo ${shellQuote(
           `primary_conninfo = '${conninfo(upstream)}'`,
-        )} >> ${h.dataDir}/postgresql.auto.conf && touch ${h.dataDir}/standby.signal`,
+        )} >> ${data}/postgresql.auto.conf && touch ${data}/standby.signal`,
       ),
     rewind: (source: HostSpec) =>
       pg(
-        `${bin("pg_rewind")} -D ${h.dataDir}${configFile ? ` --config-file=${configFile}` : ""} --source-server=${shellQuote(
+        `${bin("pg_rewind")} -D ${data}${configFile ? ` ${q(`--config-file=${configFile}`)}` : ""} --source-server=${shellQuote(
           `host=${source.address} port=${source.port} user=${c.superuser} dbname=postgres`,
         )} -P 2>&1`,
       ),
@@ -178,27 +231,30 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
     baseBackup: (source: HostSpec) =>
       pg(
         [
-          `rm -Rf ${h.dataDir}.new`,
-          `${bin("pg_basebackup")} -D ${h.dataDir}.new -h ${source.address} -p ${source.port} -U ${c.replicationUser} -X stream -R -c fast`,
-          `${bin("pg_verifybackup")} -q -n ${h.dataDir}.new`,
-          `du -sb ${h.dataDir}.new | cut -f1`,
-          `sed -i '/^primary_conninfo/d' ${h.dataDir}.new/postgresql.auto.conf`,
-          `echo ${shellQuote(`primary_conninfo = '${conninfo(source)}'`)} >> ${h.dataDir}.new/postgresql.auto.conf`,
-          `{ test ! -e ${h.dataDir} || { rm -Rf ${h.dataDir}.old && mv ${h.dataDir} ${h.dataDir}.old; }; }`,
-          `mv ${h.dataDir}.new ${h.dataDir}`,
+          `rm -Rf ${data}.new`,
+          `${bin("pg_basebackup")} -D ${data}.new -h ${q(source.address)} -p ${source.port} -U ${q(c.replicationUser)} -X stream -R -c fast`,
+          `${bin("pg_verifybackup")} -q -n ${data}.new`,
+          `du -sb ${data}.new | cut -f1`,
+          `sed -i '/^primary_conninfo/d' ${data}.new/postgresql.auto.conf`,
+          `echo ${shellQuote(`primary_conninfo = '${conninfo(source)}'`)} >> ${data}.new/postgresql.auto.conf`,
+          `{ test ! -e ${data} || { rm -Rf ${data}.old && mv ${data} ${data}.old; }; }`,
+          `mv ${data}.new ${data}`,
         ].join(" && "),
       ),
-    /** Pre-flight: bytes free on the data directory's filesystem. */
-    freeBytes: pg(`df -P -B1 ${h.dataDir} | awk 'NR==2 {print $4}'`),
-    /** Pre-flight: whether apt can install the target version (read-only). */
-    targetAvailable: (version: string) =>
-      root(
-        c.packages
-          .map((p) => `apt-cache show ${p}=${debianVersion(version)} >/dev/null`)
-          .join(" && "),
+    /**
+     * Pre-flight, on the primary: a replication connection to `up` as the rejoin makes one after
+     * the switchover (its pg_hba.conf, this host's password file), never prompting.
+     */
+    replicationProbe: (up: HostSpec) =>
+      pg(
+        `PGCONNECT_TIMEOUT=10 ${bin("psql")} -X -w -At -c IDENTIFY_SYSTEM ${shellQuote(
+          `host=${up.address} port=${up.port} user=${c.replicationUser} dbname=replication replication=true application_name=${h.name}`,
+        )} 2>&1`,
       ),
-    removeDataDir: pg(`rm -Rf ${h.dataDir}`),
-    removeSetAside: pg(`rm -Rf ${h.dataDir}.old`),
+    /** Pre-flight: bytes free on the data directory's filesystem. */
+    freeBytes: pg(`df -P -B1 ${data} | awk 'NR==2 {print $4}'`),
+    removeDataDir: pg(`rm -Rf ${data}`),
+    removeSetAside: pg(`rm -Rf ${data}.old`),
   };
 }
 

@@ -1,3 +1,4 @@
+import { compareDebianVersions } from "../core/debian-version.ts";
 import {
   call,
   type Executor,
@@ -6,10 +7,21 @@ import {
   type NodeStatus,
   type ReplicationStatus,
 } from "../core/executor.ts";
-import { type ClusterSpec, type HostSpec, hostCommands, shortVersion } from "./commands.ts";
+import { type ClusterSpec, type HostSpec, hostCommands } from "./commands.ts";
 import type { HostSend } from "./host-calls.ts";
 import type { CommandRunner } from "./host-executor.ts";
 import { type HostFacts, hostFactsCommand, judgeControl, parseHostFacts } from "./host-facts.ts";
+import {
+  heldOf,
+  heldProblem,
+  missingToolsProblem,
+  type PackageFacts,
+  packageFactsCommand,
+  parsePackageFacts,
+  type Resolution,
+  resolveOnPair,
+} from "./package-versions.ts";
+import { syncStandbyNeed } from "./sync-standby.ts";
 
 /**
  * The pre-flight checklist of a production run: read-only looks at both hosts, judged before
@@ -25,6 +37,7 @@ export interface PreflightInput {
   cluster: ClusterSpec;
   primary: NodeName;
   standby: NodeName;
+  /** A bare release ("15.20", resolved on each host) or a full Debian version. */
   targetVersion: string;
   maxLagBytes: number;
   minFreeBytes: number;
@@ -38,7 +51,9 @@ export const HAZARDS_SQL = `SELECT json_build_object(
   'archiveMode', current_setting('archive_mode'),
   'archiveReady', (SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'),
   'walLogHints', current_setting('wal_log_hints'),
-  'dataChecksums', current_setting('data_checksums'))`;
+  'dataChecksums', current_setting('data_checksums'),
+  'syncStandbyNames', current_setting('synchronous_standby_names'),
+  'replicas', COALESCE((SELECT json_agg(json_build_object('name', application_name, 'address', host(client_addr))) FROM pg_stat_replication), '[]'::json))`;
 
 export interface Hazards {
   longTransactions: number;
@@ -48,6 +63,9 @@ export interface Hazards {
   archiveReady: number;
   walLogHints: string;
   dataChecksums: string;
+  syncStandbyNames: string;
+  /** What pg_stat_replication calls each standby, and where it connects from. */
+  replicas: { name: string | null; address: string | null }[];
 }
 
 /** Everything pre-flight looked at on one node; null where the look failed. */
@@ -57,7 +75,13 @@ export interface NodeFacts {
   replication: ReplicationStatus | null;
   hazards: Hazards | null;
   freeBytes: number | null;
-  targetAvailable: boolean;
+  /** Installed and installable versions, holds, the VIP tools; null where the look failed. */
+  packages: PackageFacts | null;
+  /**
+   * The primary only: its replication connection to the standby's address (IDENTIFY_SYSTEM's
+   * line, or what libpq said), as the old primary connects to the new one after the switchover.
+   */
+  replicationTo?: { ok: boolean; said: string } | null;
   /** What runs PostgreSQL there (init, clusters, units); null where the look failed. */
   host: HostFacts | null;
 }
@@ -72,6 +96,7 @@ const LOOK_MS = 30_000;
  */
 export function preflightLooks(i: PreflightInput, host: HostSpec) {
   const cmds = hostCommands(i.cluster, host);
+  const standbyHost = i.cluster.nodes.find((n) => n.name === i.standby);
   const look = (what: string, command: HostSend["command"]): HostSend => ({
     node: host.name,
     what,
@@ -86,7 +111,17 @@ export function preflightLooks(i: PreflightInput, host: HostSpec) {
     hostFacts: look("what runs postgres (systemd, pg_lsclusters, start.conf)", hostFactsCommand()),
     hazards: look("shutdown and rejoin hazards", cmds.sql(HAZARDS_SQL.replace(/\s+/g, " "))),
     freeBytes: look("free disk", cmds.freeBytes),
-    targetAvailable: look("target packages available", cmds.targetAvailable(i.targetVersion)),
+    packages: look(
+      "package versions (dpkg-query, apt-cache madison), holds, ip and arping",
+      packageFactsCommand(i.cluster),
+    ),
+    replicationTo:
+      host.name === i.primary && standbyHost
+        ? look(
+            `replication connection to ${i.standby}'s address, as after the switchover`,
+            cmds.replicationProbe(standbyHost),
+          )
+        : null,
   };
 }
 
@@ -101,11 +136,12 @@ export async function gatherFacts(
   const st = await x.status(host.name);
   const running = st.ok && st.running;
   const rep = running ? await x.replication(host.name) : null;
-  const [hz, df, apt, hf] = await Promise.all([
+  const [hz, df, apt, hf, back] = await Promise.all([
     running ? send(looks.hazards) : null,
     send(looks.freeBytes),
-    send(looks.targetAvailable),
+    send(looks.packages),
     send(looks.hostFacts),
+    looks.replicationTo ? send(looks.replicationTo) : null,
   ]);
   return {
     name: host.name,
@@ -113,8 +149,12 @@ export async function gatherFacts(
     replication: rep?.ok ? rep : null,
     hazards: hz?.code === 0 ? (JSON.parse(hz.stdout) as Hazards) : null,
     freeBytes: df.code === 0 && /^\d+$/.test(df.stdout.trim()) ? Number(df.stdout.trim()) : null,
-    targetAvailable: apt.code === 0,
+    packages: apt.code === 0 ? parsePackageFacts(i.cluster, apt.stdout) : null,
     host: hf.code === 0 ? parseHostFacts(hf.stdout) : null,
+    replicationTo: back && {
+      ok: back.code === 0,
+      said: back.stdout.trim().split("\n").slice(-2).join(" / ") || `exit ${back.code}`,
+    },
   };
 }
 
@@ -171,21 +211,17 @@ export function judge(i: PreflightInput, p: NodeFacts, s: NodeFacts): CheckItem[
       `${lag} bytes (bound ${i.maxLagBytes})`,
     );
   }
-  const versions = [pst, sst].map((v) => v?.version ?? "?");
-  const newer = versions.filter((v) => v !== "?" && compareVersions(v, i.targetVersion) > 0);
-  add(
-    newer.length > 0 ? "fail" : "ok",
-    "versions",
-    `${p.name} ${versions[0]}, ${s.name} ${versions[1]} → ${i.targetVersion}${newer.length > 0 ? " (a node is newer than the target)" : ""}`,
-  );
-  const missing = [p, s].filter((n) => !n.targetAvailable).map((n) => n.name);
-  add(
-    missing.length === 0 ? "ok" : "fail",
-    `packages of ${i.targetVersion} available`,
-    missing.length === 0
-      ? i.cluster.packages.join(", ")
-      : `apt-cache does not know them on ${missing.join(", ")}`,
-  );
+  items.push(...judgePackages(i, p, s));
+  if (p.replicationTo) {
+    const s0 = i.cluster.nodes.find((h) => h.name === s.name);
+    add(
+      p.replicationTo.ok ? "ok" : "fail",
+      `${p.name} connects to ${s.name} for replication`,
+      p.replicationTo.ok
+        ? `as ${i.cluster.replicationUser} to ${s0?.address}:${s0?.port}, IDENTIFY_SYSTEM ${p.replicationTo.said}`
+        : `${p.name}: ${p.replicationTo.said}: after the switchover it could not stream from ${s.name} (pg_hba.conf on ${s.name} must allow replication for ${i.cluster.replicationUser} from ${p.name}, with its password in ~postgres/.pgpass on ${p.name})`,
+    );
+  }
   add(
     pst?.vipBound && !sst?.vipBound ? "ok" : "fail",
     `VIP ${i.cluster.vip.address} on ${p.name} only`,
@@ -229,6 +265,22 @@ export function judge(i: PreflightInput, p: NodeFacts, s: NodeFacts): CheckItem[
     "archive backlog",
     `archive_mode ${h.archiveMode}, ${h.archiveReady} WAL file(s) waiting: a shutdown waits for them`,
   );
+  // The names synchronous_standby_names may give the standby: the node's, or what it connects as.
+  const standbyAt = i.cluster.nodes.find((n) => n.name === s.name)?.address;
+  const names = [
+    s.name,
+    ...h.replicas.flatMap((r) => (r.address === standbyAt && r.name ? [r.name] : [])),
+  ];
+  const sync = syncStandbyNeed(h.syncStandbyNames, names);
+  add(
+    sync.needed ? "fail" : "ok",
+    "synchronous replication",
+    sync.needed
+      ? `${p.name}: ${sync.reason}`
+      : h.syncStandbyNames.trim() === ""
+        ? "asynchronous (synchronous_standby_names is empty)"
+        : `synchronous_standby_names = '${h.syncStandbyNames}' does not need ${s.name}`,
+  );
   const rewindable = h.dataChecksums === "on" || h.walLogHints === "on";
   add(
     rewindable ? "ok" : "warn",
@@ -238,10 +290,56 @@ export function judge(i: PreflightInput, p: NodeFacts, s: NodeFacts): CheckItem[
   return items;
 }
 
-function compareVersions(a: string, b: string): number {
-  const [am, an] = shortVersion(a).split(".").map(Number);
-  const [bm, bn] = shortVersion(b).split(".").map(Number);
-  return (am ?? 0) - (bm ?? 0) || (an ?? 0) - (bn ?? 0);
+/** What `targetVersion` is on this pair: the one Debian version both hosts can install. */
+export function preflightTarget(i: PreflightInput, p: NodeFacts, s: NodeFacts): Resolution {
+  return resolveOnPair(i.cluster, i.targetVersion, [
+    { node: p.name, facts: p.packages },
+    { node: s.name, facts: s.packages },
+  ]);
+}
+
+/** The target resolved on both hosts, no node past it, nothing held, the VIP tools there. */
+function judgePackages(i: PreflightInput, p: NodeFacts, s: NodeFacts): CheckItem[] {
+  const items: CheckItem[] = [];
+  const add = (status: CheckItem["status"], check: string, detail: string) =>
+    items.push({ status, check, detail });
+  const server = i.cluster.packages[0] as string;
+  const target = preflightTarget(i, p, s);
+  add(
+    target.ok ? "ok" : "fail",
+    `target version ${i.targetVersion}`,
+    target.ok
+      ? `${target.version} on ${p.name} and ${s.name} (${i.cluster.packages.join(", ")})`
+      : target.reason,
+  );
+  const installed = [p, s].map((n) => ({ n, v: n.packages?.installed[server] ?? null }));
+  const newer = target.ok
+    ? installed.filter((x) => x.v !== null && compareDebianVersions(x.v, target.version) > 0)
+    : [];
+  add(
+    newer.length > 0 ? "fail" : "ok",
+    "versions",
+    `${installed.map((x) => `${x.n.name} ${x.v ?? "?"}`).join(", ")} → ${target.ok ? target.version : i.targetVersion}${newer.map((x) => `; ${x.n.name}: ${x.v} is newer than the target`).join("")}`,
+  );
+  for (const n of [p, s]) {
+    if (!n.packages) {
+      add("fail", `packages on ${n.name}`, `${n.name}: could not read dpkg and apt there`);
+      continue;
+    }
+    const held = heldProblem(i.cluster, n.name, n.packages);
+    add(
+      held === null ? "ok" : i.cluster.unhold ? "warn" : "fail",
+      `held packages on ${n.name}`,
+      held === null
+        ? "none of the upgrade's"
+        : i.cluster.unhold
+          ? `${n.name}: ${heldOf(i.cluster, n.packages).join(", ")} held: --unhold unholds them for the upgrade and holds them again after it`
+          : held,
+    );
+    const tools = missingToolsProblem(n.name, n.packages);
+    add(tools === null ? "ok" : "fail", `ip and arping on ${n.name}`, tools ?? "both found");
+  }
+  return items;
 }
 
 function mib(n: number): string {

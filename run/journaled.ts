@@ -12,8 +12,8 @@ export function journaled(inner: Executor, journal: Journal, clock: Clock): Exec
       const t = clock.now();
       const shown = args.filter((a) => !isOptions(a));
       try {
-        const r = (await fn.apply(inner, args)) as { ok: boolean; reason?: string };
-        const reason = r.ok ? {} : { reason: r.reason };
+        const r = (await fn.apply(inner, args)) as { ok: boolean; reason?: string; said?: string };
+        const reason = r.ok ? (r.said ? { said: r.said } : {}) : { reason: r.reason };
         journal.append({
           kind: "call",
           t,

@@ -254,6 +254,8 @@ describe("pre-flight checklist", () => {
     archiveReady: 0,
     walLogHints: "off",
     dataChecksums: "on",
+    syncStandbyNames: "",
+    replicas: [{ name: "15/main", address: "192.0.2.12" }],
   };
   const replication = { timeline: 1, receiveLsn: null, replayLsn: null, streaming: false };
   const primaryReplication = {
@@ -322,6 +324,18 @@ describe("pre-flight checklist", () => {
       "fail logical replication slots: 1 on node1: PostgreSQL 15 loses them at the promotion",
       "warn pg_rewind possible: data_checksums off, wal_log_hints off: a rejoin that needs a rewind falls back to a full base backup",
     ]);
+  });
+  it("fails when synchronous replication needs the standby the upgrade stops, by any name it goes by", () => {
+    const sync = (setting: string) =>
+      failed({ ...primary, hazards: { ...hazards, syncStandbyNames: setting } }, standby);
+    // Debian's standby connects as application_name "15/main".
+    expect(sync('FIRST 1 ("15/main")')).toEqual([
+      `fail synchronous replication: node1: synchronous_standby_names = 'FIRST 1 ("15/main")' needs 1 of (15/main), and stopping the standby leaves 0: every commit would wait for the whole upgrade (set it to '' for the window, or add another synchronous standby)`,
+    ]);
+    expect(sync("*")).toHaveLength(1);
+    expect(sync("node2")).toHaveLength(1);
+    expect(sync("ANY 1 (node2, node3)")).toEqual([]);
+    expect(sync("barman")).toEqual([]);
   });
   it("fails when the standby does not stream or the roles are not as the inventory says", () => {
     expect(failed(standby, primary).filter((l) => l.startsWith("fail node"))).toEqual([

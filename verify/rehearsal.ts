@@ -6,13 +6,14 @@ import { EnvironmentError } from "../core/errors.ts";
 import type { Progress } from "../core/progress.ts";
 import { productionTimeouts, type Timeouts } from "../core/timeouts.ts";
 import { loadInventory } from "../hosts/inventory/load.ts";
+import { resolveTargetOnHosts } from "../hosts/package-versions.ts";
 import { sshExecutor } from "../hosts/transports/ssh.ts";
-import { ensureWritesTable } from "../hosts/writes.ts";
+import { type Endpoint, ensureWritesTable } from "../hosts/writes.ts";
 import { dockerExecutor } from "../lab/docker-executor.ts";
 import { connectDocker } from "../lab/engine.ts";
 import type { LabStatus } from "../lab/lifecycle.ts";
 import { labFiles } from "../lab/ssh-access.ts";
-import { labNode, labTopology, PG } from "../lab/topology.ts";
+import { labCluster, labNode, labTopology, PG } from "../lab/topology.ts";
 import type { PlanContext } from "../plan/context.ts";
 import { FileJournal } from "../plan/journal.ts";
 import { PLANS, type PlanName } from "../plan/plans.ts";
@@ -29,6 +30,8 @@ export interface LabRunOptions {
    * application with a stale connection string does: a second primary's writes show as lost.
    */
   directShare?: number;
+  /** The client writes through the lab's pooler (`lab up --pooler`), not the VIP itself. */
+  pooler?: boolean;
   journal?: string;
   label: string;
   signal: AbortSignal;
@@ -65,28 +68,42 @@ export async function runOnLab(status: LabStatus, o: LabRunOptions): Promise<Rea
     user: PG.superuser,
     database: PG.database,
   };
-  if (o.rate !== undefined) await withClient(endpoint, ensureWritesTable);
-  const journalPath = o.journal ?? newJournalPath(o.label);
-  o.progress(`${o.plan} plan, ${primary} → ${standby}, journal ${journalPath}`);
   const timeouts = o.timeouts ?? productionTimeouts;
   const executor =
     o.executor === "ssh"
       ? await sshExecutor(loadInventory(labFiles().inventory), { timeouts })
       : dockerExecutor(docker, topology, timeouts);
   try {
+    // The target as each host's apt knows it, asked before anything changes, as pre-flight does.
+    const cluster = labCluster(topology);
+    const target = await resolveTargetOnHosts(
+      "connections" in executor ? executor.connections.run : executor.run,
+      cluster,
+      cluster.nodes,
+      o.to,
+      timeouts.command,
+    );
+    if (!target.ok) throw new EnvironmentError(`--to ${o.to}: ${target.reason}`);
+    if (o.rate !== undefined) await withClient(endpoint, ensureWritesTable);
+    const front = o.pooler ? poolerEndpoint(status, endpoint) : endpoint;
+    const journalPath = o.journal ?? newJournalPath(o.label);
+    o.progress(
+      `${o.plan} plan, ${primary} → ${standby}, to ${target.version}, journal ${journalPath}`,
+    );
     return await runAgainstCluster({
       executor,
       spec: PLANS[o.plan],
       primary,
       standby,
-      targetVersion: o.to,
+      targetVersion: target.version,
       timeouts,
       maxLagBytes: MAX_LAG_BYTES,
       journal: new FileJournal(journalPath),
       ...(o.rate !== undefined
         ? {
             workload: {
-              endpoint,
+              endpoint: front,
+              via: o.pooler ? ("pooler" as const) : ("vip" as const),
               ratePerSec: o.rate,
               direct: {
                 node: primary,
@@ -103,6 +120,16 @@ export async function runOnLab(status: LabStatus, o: LabRunOptions): Promise<Rea
   } finally {
     executor.close();
   }
+}
+
+/** The lab's pooler as the client's endpoint, the same database and user as through the VIP. */
+function poolerEndpoint(status: LabStatus, vip: Endpoint): Endpoint {
+  if (!status.pooler?.running) {
+    throw new EnvironmentError(
+      "the lab has no pooler serving: `switchover lab up --pooler` starts one",
+    );
+  }
+  return { ...vip, host: status.pooler.address, port: status.pooler.port };
 }
 
 /** The primary is the node holding the VIP; the standby the other one. */

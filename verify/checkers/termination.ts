@@ -1,4 +1,5 @@
 import type { ClusterView, NodeView } from "../../core/cluster-view.ts";
+import { upstreamVersion } from "../../core/debian-version.ts";
 import { type CheckResult, guarded } from "./verdict.ts";
 
 export interface RunEnd {
@@ -56,7 +57,9 @@ function doneProblem(end: RunEnd, final: ClusterView): string | null {
   if (serving) return serving;
   const p = final.nodes.find((n) => n.running && n.primary) as NodeView;
   for (const n of final.nodes) {
-    if (n.version !== end.targetVersion)
+    // A node's version is the release its server package is at; the target may be a full
+    // Debian version ("15.20-0+deb12u1"), which names the same release.
+    if (upstreamVersion(n.version) !== upstreamVersion(end.targetVersion))
       return `${n.name} is on ${n.version}, not ${end.targetVersion}`;
     if (n === p) continue;
     if (!n.running) return `${n.name} is not running`;
