@@ -1,9 +1,9 @@
-import { execFile } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { PLANS } from "../plan/plans.ts";
 import type { FaultRehearsalReport } from "../verify/fault-rehearsal.ts";
 import { drawLabFault } from "../verify/lab-faults.ts";
 import { labEnvironment } from "./support/lab-env.ts";
+import { switchoverCli } from "./support/switchover-cli.ts";
 
 /**
  * The verified plan under real faults in the lab, as a user runs it: `switchover rehearse
@@ -54,17 +54,7 @@ describe.skipIf(skip)("fault rehearsals against the lab (verified plan)", () => 
 });
 
 async function rehearse(args: string[]): Promise<FaultRehearsalReport> {
-  const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(
-      process.execPath,
-      ["bin/switchover.js", "rehearse", "--json", ...args],
-      { timeout: CASES * 4 * MINUTE, maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+  const r = await switchoverCli(["rehearse", "--json", ...args], CASES * 4 * MINUTE);
   if (r.code !== 0) process.stderr.write(r.stderr.slice(-6000));
   expect(r.stdout, r.stderr.slice(-2000)).not.toBe("");
   const report = JSON.parse(r.stdout) as FaultRehearsalReport;

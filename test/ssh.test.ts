@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,7 +6,6 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { History } from "../core/history.ts";
 import type { HostCommand } from "../hosts/commands.ts";
-import { STAND_IN } from "../hosts/host-calls.ts";
 import { loadInventory } from "../hosts/inventory/load.ts";
 import { startWorkload } from "../hosts/pg-workload.ts";
 import { remoteCommand, sshExecutor } from "../hosts/transports/ssh.ts";
@@ -16,6 +15,7 @@ import { observeCluster } from "../run/cluster-look.ts";
 import { checkLostWrites } from "../verify/checkers/lost-writes.ts";
 import type { RealRunReport } from "../verify/run-report.ts";
 import { labEnvironment } from "./support/lab-env.ts";
+import { type Ran, switchoverCli } from "./support/switchover-cli.ts";
 
 /**
  * The SSH executor against the lab as if it were production: `lab up` writes an inventory, a
@@ -26,29 +26,8 @@ import { labEnvironment } from "./support/lab-env.ts";
 const MINUTE = 60_000;
 const { skip } = await labEnvironment("SSH tests");
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function switchover(
-  args: string[],
-  timeout = 10 * MINUTE,
-  env: Record<string, string> = {},
-): Promise<Ran> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ["bin/switchover.js", ...args],
-      { timeout, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...env } },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+const switchover = (args: string[], timeout = 10 * MINUTE, env: Record<string, string> = {}) =>
+  switchoverCli(args, timeout, env);
 
 async function freshLab(): Promise<string> {
   await switchover(["lab", "down"]);
@@ -150,10 +129,8 @@ function notInDryRun(inventory: string, log: string, dryRun: string): string[] {
   // What only the run knows masked: the checkpoint pg_waldump reads, who holds the run lock.
   const mask = (line: string) =>
     line
-      .replace(
-        /(pg_waldump -p \S+ )-t \d+ -s [0-9A-F]+\/[0-9A-F]+ /g,
-        `$1-t ${STAND_IN.timeline} -s ${STAND_IN.lsn} `,
-      )
+      // The dry run's stand-ins are quoted (not a bare word), the run's numbers are not.
+      .replace(/(pg_waldump -p \S+ )-t \S+ -s \S+ -n 1/g, "$1-t TIMELINE -s LSN -n 1")
       .replace(/\{"operator":[^}]*\}/g, "{HOLDER}")
       .replace(/"token":"[0-9a-f]+"/g, '"token":"TOKEN"');
   const shown = new Set(dryRun.split("\n").map((l) => mask(l.trim())));
@@ -275,7 +252,15 @@ describe.skipIf(skip)("production runs over SSH, against the lab", () => {
     expect(text).toContain("jump: { host: 10.213.57.11");
     const inv = join(d, "inventory.yaml");
     writeFileSync(inv, text);
-    const since = new Date(Date.now() - 1000).toISOString().replace("T", " ").slice(0, 19);
+    // Where node2's sshd log stands now: only the logins after it count.
+    const cursor = /-- cursor: (\S+)/.exec(
+      execFileSync(
+        "docker",
+        ["exec", "pg-switchover-node2", "journalctl", "-u", "ssh", "-n", "0", "--show-cursor"],
+        { encoding: "utf8" },
+      ),
+    )?.[1];
+    expect(cursor).toBeDefined();
 
     const none = await switchover(["run", "--inventory", inv, "--dry-run"]);
     expect(none.code).toBe(3);
@@ -301,8 +286,7 @@ describe.skipIf(skip)("production runs over SSH, against the lab", () => {
         "journalctl",
         "-u",
         "ssh",
-        "--since",
-        since,
+        `--after-cursor=${cursor}`,
         "--no-pager",
         "-o",
         "cat",
