@@ -5,7 +5,7 @@ import { progressLine } from "./progress-line.ts";
 
 export const mutantsHelp = `switchover mutants — break the verified plan every way its data allows, and check the suite notices
 
-Usage: switchover mutants [--runs N] [--seed S] [--hosts debian|pg_ctl] [--only TEXT] [--json]
+Usage: switchover mutants [--runs N] [--seed S] [--host debian|pg_ctl] [--only TEXT] [--json]
 
 Generates the plan's mutants from its spec: each step skipped, each guard dropped or inverted,
 each deadline removed, each failure edge sent to the rollback or to done, each fence off, the
@@ -18,7 +18,7 @@ verify/equivalent-mutants.json.
 Options:
   --runs N      scenarios per mutant at most (default 400; a mutant stops at its first kill)
   --seed S      seed of the scenarios (default 1)
-  --hosts H     debian (default) or pg_ctl
+  --host H      debian (default) or pg_ctl
   --only TEXT   only the mutants whose id contains TEXT
   --json        one JSON object on stdout
 Exit: 0 every mutant killed or explained, 1 a survivor without a reason (or a stale reason),
@@ -28,7 +28,7 @@ export async function runMutantsCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     runs: { type: "string" },
     seed: { type: "string" },
-    hosts: { type: "string" },
+    host: { type: "string" },
     only: { type: "string" },
     json: { type: "boolean" },
   });
@@ -37,7 +37,7 @@ export async function runMutantsCommand(argv: string[]): Promise<number> {
   const report = await runMutants({
     runs: intOption(values.runs, "runs", 400, 1),
     seed: intOption(values.seed, "seed", 1),
-    hosts: choice<HostKind>(values.hosts, "hosts", ["debian", "pg_ctl"], "debian"),
+    hosts: choice<HostKind>(values.host, "host", ["debian", "pg_ctl"], "debian"),
     ...(values.only ? { only: values.only } : {}),
     onMutant: (r, i, total) =>
       progress(`${i + 1}/${total} ${r.id}: ${r.killedBy ? "killed" : "survived"}`),

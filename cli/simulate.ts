@@ -10,7 +10,7 @@ import { progressLine } from "./progress-line.ts";
 
 export const simulateHelp = `switchover simulate — run the plan against the simulator with injected faults
 
-Usage: switchover simulate [--runs N] [--seed S] [--plan verified|seed] [--hosts debian|pg_ctl]
+Usage: switchover simulate [--runs N] [--seed S] [--plan verified|seed] [--host debian|pg_ctl]
                            [--path P] [--json]
 
 Each run is one simulated switchover of a two-node pair while clients write through the VIP and
@@ -30,7 +30,7 @@ Options:
   --runs N      scenarios to run (default 1000)
   --seed S      seed of the scenarios (default: random, printed)
   --plan P      verified (default) or seed (the classic runbook, for comparison)
-  --hosts H     debian (default: postgresql-common under systemd) or pg_ctl (nothing starts
+  --host H      debian (default: postgresql-common under systemd) or pg_ctl (nothing starts
                 postgres but a command)
   --path P      replay the one counterexample fast-check printed for this seed
   --json        one JSON object on stdout
@@ -42,13 +42,13 @@ export async function runSimulate(argv: string[], variant?: PlanSpec): Promise<n
     runs: { type: "string" },
     seed: { type: "string" },
     plan: { type: "string" },
-    hosts: { type: "string" },
+    host: { type: "string" },
     path: { type: "string" },
     json: { type: "boolean" },
   });
   if (values.help) return printHelp(simulateHelp);
   const plan = choice<PlanName>(values.plan, "plan", ["verified", "seed"], "verified");
-  const hosts = choice<HostKind>(values.hosts, "hosts", ["debian", "pg_ctl"], "debian");
+  const hosts = choice<HostKind>(values.host, "host", ["debian", "pg_ctl"], "debian");
   const runs = intOption(values.runs, "runs", 1000, 1);
   const seed = intOption(values.seed, "seed", Math.floor(Math.random() * 2 ** 31));
   const path = pathOption(values.path);
@@ -109,7 +109,7 @@ function render(r: SimulateReport): string {
     for (const v of c.violations) lines.push(`  ${v.kind}: ${v.detail}`);
     lines.push("  trace:", ...c.trace.map((t) => `    ${t}`));
     lines.push(
-      `  replay: switchover simulate --plan ${r.plan} --hosts ${r.hosts} --seed ${c.seed} --path ${c.path}`,
+      `  replay: switchover simulate --plan ${r.plan} --host ${r.hosts} --seed ${c.seed} --path ${c.path}`,
     );
   }
   lines.push(

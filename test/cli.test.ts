@@ -82,7 +82,7 @@ const stepIds = (spec: PlanSpec) => Object.keys(spec.steps);
 // 300 scenarios of the runbook from seed 1 find violations of every kind (in ~5 s). On pg_ctl
 // hosts, where nothing starts a server by itself, each needs a fault; on stock Debian the
 // runbook's own upgrade of the old primary makes two primaries (test/properties.test.ts).
-const PG_CTL = ["--hosts", "pg_ctl"];
+const PG_CTL = ["--host", "pg_ctl"];
 const SEED_RUN = ["simulate", "--runs", "300", "--seed", "1", "--plan", "seed", ...PG_CTL];
 const seedJson = once([...SEED_RUN, "--json"]);
 const seedJsonAgain = once([...SEED_RUN, "--json"]);
@@ -251,7 +251,7 @@ describe.concurrent("--help", () => {
   });
 
   it.each([
-    ["simulate", ["--runs N", "--seed S", "--plan P", "--hosts H", "--path P", "--json"]],
+    ["simulate", ["--runs N", "--seed S", "--plan P", "--host H", "--path P", "--json"]],
     ["plan", ["--plan verified|seed", "--format text|json|mermaid"]],
     ["rehearse", ["--pooler", "--direct P", "--json"]],
   ])("switchover %s --help explains its options, and runs nothing", async (command, options) => {
