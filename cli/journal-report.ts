@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { UsageError } from "../core/errors.ts";
+import { hookEnd } from "../core/hooks.ts";
 import { leftToDo } from "../plan/context.ts";
 import { type JournalEntry, readJournal, stepsFromJournal } from "../plan/journal.ts";
 import { parse } from "./args.ts";
@@ -135,10 +136,7 @@ function renderJournal(path: string, s: JournalSummary): string {
   }
   if (s.hooks.length > 0) {
     lines.push("", "hooks:");
-    for (const h of s.hooks)
-      lines.push(
-        `  ${h.hook} ${ms(h.ms)}: ${h.code === 0 ? "ok" : h.code === null ? "killed at its deadline" : `exit ${h.code}`}`,
-      );
+    for (const h of s.hooks) lines.push(`  ${h.hook} ${ms(h.ms)}: ${hookEnd(h.code)}`);
   }
   if (s.leftToDo.length > 0) lines.push("", "left to do:", ...s.leftToDo.map((l) => `  - ${l}`));
   return `${lines.join("\n")}\n`;

@@ -7,10 +7,10 @@ import type { PassphraseSource } from "../hosts/transports/ssh-keys.ts";
  * the terminal, asked once per key without echo; with neither, none (the key is refused, saying
  * what to do).
  */
-export function passphraseSource(): PassphraseSource | undefined {
+export function passphraseSource(): PassphraseSource | null {
   const given = process.env.SWITCHOVER_SSH_PASSPHRASE;
   if (given !== undefined) return async () => given;
-  if (!process.stdin.isTTY) return undefined;
+  if (!process.stdin.isTTY) return null;
   return async (file) => {
     process.stderr.write(`passphrase for ${file}: `);
     const silent = new Writable({ write: (_chunk, _encoding, done) => done() });

@@ -2,11 +2,12 @@ import { appendFileSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { systemClock } from "../core/clock.ts";
 import { EnvironmentError, UsageError } from "../core/errors.ts";
-import { HOOK_NAMES, type Hook, type Hooks } from "../core/hooks.ts";
+import { HOOK_NAMES, type Hook, type Hooks, hookEnd } from "../core/hooks.ts";
 import { stepProgress, toStderr } from "../core/progress.ts";
 import type { HostCommand, HostSpec } from "../hosts/commands.ts";
 import type { HostSend } from "../hosts/host-calls.ts";
 import {
+  heldBy,
   holderGone,
   holderName,
   type LockHolder,
@@ -33,7 +34,6 @@ import {
   type SshExecutorOptions,
   sshExecutor,
 } from "../hosts/transports/ssh.ts";
-import type { PassphraseSource } from "../hosts/transports/ssh-keys.ts";
 import { initialContext, type PlanContext } from "../plan/context.ts";
 import { FileJournal, type Journal, lastPosition, readJournal } from "../plan/journal.ts";
 import { reconcile } from "../plan/reconcile.ts";
@@ -87,7 +87,7 @@ export async function runInventory(o: InventoryRunOptions): Promise<InventoryRun
   if (o.resume) return resume(inv, o.resume, o);
   const executor = await sshExecutor(inv, {
     acceptNewHostKeys: o.acceptNewHostKeys,
-    ...withPassphrase(),
+    passphrase: passphraseSource(),
     ...sshLog(),
   });
   const journal = o.journal ?? productionJournalPath();
@@ -134,11 +134,6 @@ function sshLog(): Pick<SshExecutorOptions, "onSend"> {
   };
 }
 
-function withPassphrase(): { passphrase?: PassphraseSource } {
-  const p = passphraseSource();
-  return p ? { passphrase: p } : {};
-}
-
 /** Journals of production runs outlive a reboot: under the state directory, not /tmp. */
 function productionJournalPath(): string {
   const dir = stateDir("runs");
@@ -168,11 +163,7 @@ async function lockChecks(
     const h = seen.holder;
     if (holderGone(h, me, takeOver))
       return { status: "ok", check, detail: `held by ${holderName(h)}, gone: taken over` };
-    return {
-      status: "fail",
-      check,
-      detail: `held by ${holderName(h)} since ${h.since} (journal ${h.journal} on ${h.machine}): wait for it, or if it is gone --take-over ${JSON.stringify(holderName(h))}`,
-    };
+    return { status: "fail", check, detail: heldBy(h) };
   });
 }
 
@@ -374,9 +365,7 @@ function sayingHooks(journal: Journal): Journal {
     append: (e) => {
       journal.append(e);
       if (e.kind !== "hook") return;
-      const how =
-        e.code === 0 ? "ok" : e.code === null ? "killed at its deadline" : `exit ${e.code}`;
-      process.stderr.write(`run: hook ${e.hook}: ${how} in ${e.ms} ms\n`);
+      process.stderr.write(`run: hook ${e.hook}: ${hookEnd(e.code)} in ${e.ms} ms\n`);
     },
   };
 }
@@ -409,7 +398,7 @@ async function resume(
   // The resumed run's deadlines are the journal's, as its plan's are.
   const executor = await sshExecutor(inv, {
     acceptNewHostKeys: o.acceptNewHostKeys,
-    ...withPassphrase(),
+    passphrase: passphraseSource(),
     timeouts: pos.context.timeouts,
     ...sshLog(),
   });

@@ -38,3 +38,19 @@ export const DEFAULT_HOOK_DEADLINE_MS = 30_000;
 export function hookFromLine(name: HookName, run: string): Hook {
   return { run, deadlineMs: DEFAULT_HOOK_DEADLINE_MS, onFailure: hookPolicies(name).default };
 }
+
+/** A hook as it ran: what the journal keeps of it. */
+export interface HookRun {
+  hook: HookName;
+  command: string;
+  /** Its exit status; null when its deadline killed it. */
+  code: number | null;
+  ms: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** How a hook ended, in a few words: "ok", "exit 3", "killed at its deadline". */
+export function hookEnd(code: number | null): string {
+  return code === 0 ? "ok" : code === null ? "killed at its deadline" : `exit ${code}`;
+}

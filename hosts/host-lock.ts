@@ -198,7 +198,10 @@ export async function takeHostLocks(o: HostLockOptions): Promise<{ release(): Pr
 }
 
 export function lockedBy(node: string, h: LockHolder): HostLockedError {
-  return new HostLockedError(
-    `${node}: another run holds the pair: ${holderName(h)} since ${h.since} (journal ${h.journal} on ${h.machine}); wait for it, resume its journal there, or, if it is gone, --take-over ${JSON.stringify(holderName(h))}`,
-  );
+  return new HostLockedError(`${node}: another run holds the pair: ${heldBy(h)}`);
+}
+
+/** Who holds the lock and what the operator can do about it: the refusal's and pre-flight's words. */
+export function heldBy(h: LockHolder): string {
+  return `held by ${holderName(h)} since ${h.since} (journal ${h.journal} on ${h.machine}): wait for it, resume its journal there, or, if it is gone, --take-over ${JSON.stringify(holderName(h))}`;
 }

@@ -1,4 +1,5 @@
 import { appendFileSync, readFileSync } from "node:fs";
+import type { HookRun } from "../core/hooks.ts";
 import type { PlanContext, PlanInput } from "./context.ts";
 import type { FinalState } from "./spec.ts";
 
@@ -22,17 +23,8 @@ export type JournalEntry =
       said?: string;
     }
   | { kind: "resume"; t: number; step: string }
-  | {
-      /** An operator's hook (run/hooks.ts): what it ran, how it ended, the end of its output. */
-      kind: "hook";
-      t: number;
-      hook: string;
-      command: string;
-      code: number | null;
-      ms: number;
-      stdout: string;
-      stderr: string;
-    }
+  /** An operator's hook (run/hooks.ts): what it ran, how it ended, the end of its output. */
+  | ({ kind: "hook"; t: number } & HookRun)
   | { kind: "end"; t: number; status: FinalState; context: PlanContext };
 
 export interface Journal {

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import type { Clock } from "../core/clock.ts";
 import type { Executor, NodeName, Outcome } from "../core/executor.ts";
-import type { Hook, HookName, Hooks } from "../core/hooks.ts";
+import { type Hook, type HookName, type HookRun, type Hooks, hookEnd } from "../core/hooks.ts";
 import type { Journal } from "../plan/journal.ts";
 
 /** The run's facts, as a hook's environment has them (SWITCHOVER_*). */
@@ -11,16 +11,6 @@ export interface HookFacts {
   vip: string;
   targetVersion: string;
   journal: string;
-}
-
-export interface HookRun {
-  hook: HookName;
-  command: string;
-  /** Its exit status; null when its deadline killed it. */
-  code: number | null;
-  ms: number;
-  stdout: string;
-  stderr: string;
 }
 
 /** A hook's output kept in the journal: its end, where what went wrong is. */
@@ -97,7 +87,7 @@ export function runHook(
 
 export function hookFailure(r: HookRun): string | null {
   if (r.code === 0) return null;
-  const why = r.code === null ? `killed at its deadline after ${r.ms} ms` : `exit ${r.code}`;
+  const why = r.code === null ? `${hookEnd(null)} after ${r.ms} ms` : hookEnd(r.code);
   const said = r.stderr.trim().split("\n").at(-1);
   return `hook ${r.hook} failed (${why})${said ? `: ${said}` : ""}`;
 }

@@ -31,7 +31,7 @@ export interface SshOptions {
   /** Hears of each command as it is sent (an audit trail: `SWITCHOVER_SSH_LOG`). */
   onSend?: (host: HostSpec, cmd: HostCommand) => void;
   /** Asks for an encrypted key's passphrase; without it such a key is refused, saying what to do. */
-  passphrase?: PassphraseSource;
+  passphrase?: PassphraseSource | null;
 }
 
 /**
@@ -257,7 +257,7 @@ export interface SshExecutorOptions {
   /** The run's deadlines (default: the inventory's). */
   timeouts?: Timeouts;
   onSend?: SshOptions["onSend"];
-  passphrase?: PassphraseSource;
+  passphrase?: PassphraseSource | null;
 }
 
 export type SshExecutor = Executor & {
@@ -281,7 +281,7 @@ export async function sshExecutor(
     acceptNewHostKeys: o.acceptNewHostKeys ?? false,
     connectTimeoutMs: inv.connectTimeoutMs,
     ...(o.onSend ? { onSend: o.onSend } : {}),
-    ...(o.passphrase ? { passphrase: o.passphrase } : {}),
+    passphrase: o.passphrase ?? null,
   });
   const c = inv.cluster;
   const direct: Record<string, { host: string; port: number }> = {
