@@ -11,12 +11,16 @@ Generates the plan's mutants from its spec: each step skipped, each guard droppe
 each deadline removed, each failure edge sent to the rollback or to done, each fence off, the
 rejoin decision forced to each method, and effects that believe what they should not (the stop
 confirmed whatever pg_control says, the gate reading the start of the shutdown checkpoint
-record). Each runs against the same seeded scenarios as \`simulate\` until one violates a safety
-property (killed). A survivor must be listed, with the reason it is equivalent for safety, in
-verify/equivalent-mutants.json.
+record). Each is tried with every kind of fault at the steps it is about (the mutated step and
+those leading into it; a step off the fault-free path reached by a hung command first), then
+with the scenarios \`simulate\` draws from the seed, until one violates a safety property
+(killed). A survivor must be listed with its reason: in verify/equivalent-mutants.json when it
+is equivalent for safety, or in verify/unkilled-mutants.json when it is not and the simulator
+cannot kill it yet (what it lacks: a known gap in the suite's power, shown as such).
 
 Options:
-  --runs N      scenarios per mutant at most (default 400; a mutant stops at its first kill)
+  --runs N      drawn scenarios per mutant at most, after its fault grid (default 400; a mutant
+                stops at its first kill)
   --seed S      seed of the scenarios (default 1)
   --host H      debian (default) or pg_ctl
   --only TEXT   only the mutants whose id contains TEXT
@@ -50,7 +54,7 @@ export async function runMutantsCommand(argv: string[]): Promise<number> {
 function render(r: MutationReport): string {
   const width = Math.max(...r.mutants.map((m) => m.id.length), 6);
   const lines = [
-    `${r.mutants.length} mutants of the verified plan, up to ${r.runs} scenarios each (seed ${r.seed}, ${r.hosts} hosts)`,
+    `${r.mutants.length} mutants of the verified plan, each tried with every fault at its steps, then up to ${r.runs} drawn scenarios (seed ${r.seed}, ${r.hosts} hosts)`,
     "",
   ];
   for (const m of r.mutants) {
@@ -58,18 +62,22 @@ function render(r: MutationReport): string {
       ? `killed by ${m.killedBy.kind} in scenario ${m.killedBy.scenario}`
       : m.equivalent
         ? `equivalent: ${m.equivalent}`
-        : "SURVIVED, unexplained";
+        : m.gap
+          ? `SURVIVED, known gap: ${m.gap}`
+          : "SURVIVED, unexplained";
     lines.push(`${m.id.padEnd(width)}  ${verdict}`);
   }
   lines.push(
     "",
-    `killed ${r.killed}, equivalent ${r.equivalent}, unexplained ${r.unexplained.length}, stale reasons ${r.stale.length}`,
+    `killed ${r.killed}, equivalent ${r.equivalent}, known gaps ${r.gaps}, unexplained ${r.unexplained.length}, stale reasons ${r.stale.length}`,
   );
   for (const id of r.unexplained)
     lines.push(
       `  ${id}: ${r.mutants.find((m) => m.id === id)?.does ?? ""}: kill it with a better scenario, or say why it is equivalent`,
     );
   for (const id of r.stale)
-    lines.push(`  ${id} is listed as equivalent but was killed: remove its line`);
+    lines.push(
+      `  ${id} is listed as a survivor but was killed, or is no mutant now: remove its line`,
+    );
   return `${lines.join("\n")}\n`;
 }

@@ -20,6 +20,8 @@ export interface NodeView {
 
 export interface ClusterView {
   nodes: NodeView[];
+  /** Whether a pooler in front of the VIP is left paused; absent where it was not observed. */
+  poolerPaused?: boolean;
 }
 
 /** One moment of the run: which nodes accepted writes and which held the VIP. */

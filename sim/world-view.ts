@@ -81,5 +81,6 @@ export function viewOfWorld(world: World): ClusterView {
         writes: appliedWrites(n),
       };
     }),
+    ...(world.state.pooler ? { poolerPaused: world.state.pooler.paused } : {}),
   };
 }

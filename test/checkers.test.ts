@@ -175,6 +175,16 @@ describe("termination", () => {
     expect(checkTermination(end("aborted"), cluster).verdict).toBe("violated");
   });
 
+  it("done or aborted with the pooler left paused is a violation; resumed, it is not", () => {
+    for (const status of ["done", "aborted"] as const) {
+      const paused = { ...switchedOver(), poolerPaused: true };
+      const r = checkTermination(end(status), paused);
+      expect(r.verdict).toBe("violated");
+      expect(r.detail).toContain("the pooler is left paused");
+      expect(checkTermination(end(status), { ...paused, poolerPaused: false }).verdict).toBe("ok");
+    }
+  });
+
   it("a refusal at pre-flight is ok: it changed nothing", () => {
     const r = checkTermination(end("aborted", { refusedAtPreflight: true }), { nodes: [] });
     expect(r.verdict).toBe("ok");

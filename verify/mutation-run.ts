@@ -5,18 +5,25 @@ import { initialContext } from "../plan/context.ts";
 import { verifiedPlan } from "../plan/verified.ts";
 import type { HostKind } from "../sim/model.ts";
 import type { CheckKind } from "./checkers/verdict.ts";
+import { faultGrid } from "./fault-grid.ts";
 import { lieNemesis, type Mutant, mutantsOf } from "./plan-mutants.ts";
 import { inPool, scenarioArbitrary } from "./property-run.ts";
-import { runScenario } from "./scenario.ts";
+import { runScenario, type Scenario } from "./scenario.ts";
+import { closingStep } from "./sim-nemesis.ts";
 
 /**
- * The mutants that no scenario can kill because they are equivalent for safety, each with the
- * reason (checked in beside this file). A listed mutant that gets killed is a stale excuse.
+ * The survivors the suite knows of, each with a reason (checked in beside this file): those
+ * equivalent for safety, and those that are not but that no scenario kills yet, with what the
+ * simulator lacks to kill them (a known gap, not a pass). A listed mutant that gets killed, or
+ * is no longer generated, is a stale reason.
  */
-const EQUIVALENT_FILE = new URL("./equivalent-mutants.json", import.meta.url);
+const REASON_FILES = {
+  equivalent: new URL("./equivalent-mutants.json", import.meta.url),
+  gap: new URL("./unkilled-mutants.json", import.meta.url),
+};
 
-export function equivalentMutants(): Record<string, string> {
-  return JSON.parse(readFileSync(EQUIVALENT_FILE, "utf8")) as Record<string, string>;
+export function listedSurvivors(kind: keyof typeof REASON_FILES): Record<string, string> {
+  return JSON.parse(readFileSync(REASON_FILES[kind], "utf8")) as Record<string, string>;
 }
 
 export interface MutantResult {
@@ -26,6 +33,8 @@ export interface MutantResult {
   killedBy: { kind: CheckKind; scenario: number; detail: string } | null;
   /** Why it is equivalent for safety, when the checked-in file says so. */
   equivalent: string | null;
+  /** Not equivalent: what the simulator lacks to kill it, when the checked-in file says so. */
+  gap: string | null;
   scenarios: number;
 }
 
@@ -36,9 +45,11 @@ export interface MutationReport {
   mutants: MutantResult[];
   killed: number;
   equivalent: number;
+  /** Survivors the simulator cannot kill yet, each listed with what it lacks. */
+  gaps: number;
   /** Survivors without a reason: each fails the suite. */
   unexplained: string[];
-  /** Listed as equivalent, yet killed: the reason is wrong. */
+  /** Listed as a survivor, yet killed (the reason is wrong) or no longer generated. */
   stale: string[];
 }
 
@@ -65,13 +76,18 @@ export async function runMutants(o: MutationOptions): Promise<MutationReport> {
     maxLagBytes: 1 << 20,
   });
   const all = mutantsOf(verifiedPlan, probe).filter((m) => !o.only || m.id.includes(o.only));
-  const excuses = equivalentMutants();
+  const equivalent = listedSurvivors("equivalent");
+  const gaps = listedSurvivors("gap");
   const results: MutantResult[] = [];
   for (const [i, m] of all.entries()) {
-    const r = await runMutant(m, o, hosts, excuses[m.id] ?? null);
+    const r = await runMutant(m, o, hosts, {
+      equivalent: equivalent[m.id] ?? null,
+      gap: gaps[m.id] ?? null,
+    });
     results.push(r);
     o.onMutant?.(r, i, all.length);
   }
+  const listed = [...Object.keys(equivalent), ...Object.keys(gaps)];
   return {
     seed: o.seed,
     runs: o.runs,
@@ -79,8 +95,12 @@ export async function runMutants(o: MutationOptions): Promise<MutationReport> {
     mutants: results,
     killed: results.filter((r) => r.killedBy).length,
     equivalent: results.filter((r) => !r.killedBy && r.equivalent).length,
-    unexplained: results.filter((r) => !r.killedBy && !r.equivalent).map((r) => r.id),
-    stale: results.filter((r) => r.killedBy && r.equivalent).map((r) => r.id),
+    gaps: results.filter((r) => !r.killedBy && r.gap).length,
+    unexplained: results.filter((r) => !r.killedBy && !r.equivalent && !r.gap).map((r) => r.id),
+    stale: [
+      ...results.filter((r) => r.killedBy && (r.equivalent || r.gap)).map((r) => r.id),
+      ...(o.only ? [] : listed.filter((id) => !all.some((m) => m.id === id))),
+    ],
   };
 }
 
@@ -88,19 +108,27 @@ async function runMutant(
   m: Mutant,
   o: MutationOptions,
   hosts: HostKind,
-  equivalent: string | null,
+  reasons: Pick<MutantResult, "equivalent" | "gap">,
 ): Promise<MutantResult> {
-  // Half the scenarios as simulate draws them, half with their faults aimed at the mutated step:
-  // a broken failure edge or a missing deadline shows only when that very step goes wrong.
+  // Every kind of fault at each step the mutation is about (a broken failure edge or a missing
+  // deadline shows only when that very step goes wrong), on the drawn scenarios' workloads, with
+  // a pooler in front of the VIP; then the scenarios as simulate draws them.
   const drawn = fc.sample(scenarioArbitrary("verified", m.spec, hosts), {
     seed: o.seed,
     numRuns: o.runs,
   });
-  const scenarios = drawn.map((s, i) =>
-    i % 2 === 0
-      ? s
-      : { ...s, faults: s.faults.map((f) => ({ ...f, at: { ...f.at, step: m.focus } })) },
-  );
+  // The first step at its start and halfway, those leading into it at their start only.
+  const aimed = m.focus
+    .filter((step) => !closingStep(m.spec, step))
+    .flatMap((step, i) => faultGrid(m.spec, step, true, i === 0 ? [0, 0.5] : [0]));
+  const scenarios = [
+    ...aimed.map((faults, i) => ({
+      ...(drawn[i % drawn.length] as Scenario),
+      faults,
+      pooler: true,
+    })),
+    ...drawn,
+  ];
   // Scenarios run side by side: the earliest one that violated a property is the killer.
   const kills: NonNullable<MutantResult["killedBy"]>[] = [];
   let ran = 0;
@@ -116,5 +144,5 @@ async function runMutant(
     },
   );
   const killedBy = kills.sort((a, b) => a.scenario - b.scenario)[0] ?? null;
-  return { id: m.id, does: m.does, killedBy, equivalent, scenarios: ran };
+  return { id: m.id, does: m.does, killedBy, ...reasons, scenarios: ran };
 }

@@ -13,8 +13,13 @@ export interface Mutant {
   /** What is broken, for a person. */
   does: string;
   spec: PlanSpec;
-  /** The step the mutation is about: where focused scenarios aim their faults. */
-  focus: string;
+  /**
+   * The steps the mutation is about, where focused scenarios aim their faults, the first one
+   * hardest: the mutated step and the steps that lead into it (a broken failure edge shows only
+   * when that very step goes wrong; a skipped check, when something went wrong just before it);
+   * for a fence left off, the stop and the steps after it (where the host starts it again).
+   */
+  focus: string[];
   /** An effect mutant: lies to the plan while it is in one step. */
   lie?: StepLie;
 }
@@ -48,6 +53,19 @@ function retarget(spec: PlanSpec, from: string, to: string): PlanSpec {
   return withSteps(spec, steps, t(spec.initial));
 }
 
+/** The steps with an edge into `id`, then those with an edge into them: nearest first, a few. */
+function upstream(spec: PlanSpec, id: string): string[] {
+  const into = (t: string) =>
+    Object.entries(spec.steps)
+      .filter(([s, x]) => s !== t && [...branchesOf(x).map((b) => b.target), x.fail].includes(t))
+      .map(([s]) => s);
+  const near = into(id);
+  return [...new Set([...near, ...near.flatMap(into)])].filter((s) => s !== id).slice(0, 4);
+}
+
+/** `id` and the steps that lead into it. */
+const around = (spec: PlanSpec, id: string) => [id, ...upstream(spec, id)];
+
 function replaceStep(spec: PlanSpec, id: string, step: StepSpec): PlanSpec {
   return withSteps(spec, { ...spec.steps, [id]: step });
 }
@@ -59,7 +77,7 @@ function skipped(spec: PlanSpec): Mutant[] {
     // A fence step skipped is the fence left off: fences() makes that mutant.
     if (next === undefined || next === id || s.actor === "fence") return [];
     const mutant = { id: `skip:${id}`, does: `${id} is skipped`, spec: retarget(spec, id, next) };
-    return [{ ...mutant, focus: next }];
+    return [{ ...mutant, focus: [...upstream(spec, id), next] }];
   });
 }
 
@@ -85,13 +103,13 @@ function guards(spec: PlanSpec): Mutant[] {
         {
           id: `drop-guard:${id}:${b.guard}`,
           does: `${id} takes the ${b.target} branch without checking ${b.guard}`,
-          focus: id,
+          focus: around(spec, id),
           spec: replaceStep(spec, id, { ...s, done: dropped }),
         },
         {
           id: `invert-guard:${id}:${b.guard}`,
           does: `${id} goes to ${branches[fallback]?.target} when ${b.guard} holds, to ${b.target} when not`,
-          focus: id,
+          focus: around(spec, id),
           spec: replaceStep(spec, id, { ...s, done: inverted }),
         },
       ];
@@ -108,7 +126,7 @@ function deadlines(spec: PlanSpec): Mutant[] {
           {
             id: `no-deadline:${id}`,
             does: `${id} has no deadline`,
-            focus: id,
+            focus: around(spec, id),
             spec: replaceStep(spec, id, { ...s, deadline: null }),
           },
         ],
@@ -130,7 +148,7 @@ function failureEdges(spec: PlanSpec): Mutant[] {
       .map((t) => ({
         id: `fail-to:${id}:${t}`,
         does: `a failure of ${id} goes to ${t} (not ${s.fail})`,
-        focus: id,
+        focus: around(spec, id),
         spec: replaceStep(spec, id, { ...s, fail: t }),
       })),
   );
@@ -149,6 +167,22 @@ function stopAfter(spec: PlanSpec, from: string): string {
   return from;
 }
 
+/** A stop and the steps its success goes through next: where the host starting it again shows. */
+function fromStop(spec: PlanSpec, stop: string): string[] {
+  const steps = [stop];
+  let id = nextOf(spec, stop);
+  while (id && spec.steps[id] && !steps.includes(id) && steps.length < 4) {
+    steps.push(id);
+    id = nextOf(spec, id);
+  }
+  return steps;
+}
+
+const nextOf = (spec: PlanSpec, id: string) => {
+  const s = spec.steps[id];
+  return s ? branchesOf(s)[0]?.target : undefined;
+};
+
 /** Each fence left off: a fence step skipped, a fenced stop made without its fence. */
 function fences(spec: PlanSpec, probe: Parameters<StepSpec["input"]>[0]): Mutant[] {
   return Object.entries(spec.steps).flatMap(([id, s]) => {
@@ -159,7 +193,7 @@ function fences(spec: PlanSpec, probe: Parameters<StepSpec["input"]>[0]): Mutant
           id: `no-fence:${id}`,
           does: `${id} is skipped: the stop that follows leaves the server unfenced`,
           spec: retarget(spec, id, next),
-          focus: stopAfter(spec, next),
+          focus: fromStop(spec, stopAfter(spec, next)),
         },
       ];
     if (s.actor !== "stopPostgres" || s.input(probe).fence !== true) return [];
@@ -169,7 +203,7 @@ function fences(spec: PlanSpec, probe: Parameters<StepSpec["input"]>[0]): Mutant
         id: `no-fence:${id}`,
         does: `${id} stops without fencing`,
         spec: replaceStep(spec, id, { ...s, input }),
-        focus: id,
+        focus: fromStop(spec, id),
       },
     ];
   });
@@ -182,7 +216,7 @@ function rejoins(spec: PlanSpec): Mutant[] {
     return [...new Set(s.done.map((b) => b.target))].map((target) => ({
       id: `force-rejoin:${id}:${target}`,
       does: `${id} always goes to ${target}`,
-      focus: id,
+      focus: around(spec, id),
       spec: replaceStep(spec, id, { ...s, done: target }),
     }));
   });
@@ -197,7 +231,7 @@ function lieIn(
   patch: (x: Executor) => Partial<Executor>,
 ): Mutant {
   const lie = { step: id, wrap: (x: Executor) => ({ ...x, ...patch(x) }) };
-  return { id: `lie:${id}:${name}`, does: `${id} ${does}`, spec, focus: id, lie };
+  return { id: `lie:${id}:${name}`, does: `${id} ${does}`, spec, focus: around(spec, id), lie };
 }
 
 /** The effects' own weak spots, as executors that lie to one step. */

@@ -1,6 +1,7 @@
 import type { JournalEntry } from "../plan/journal.ts";
 import type { PlanSpec } from "../plan/spec.ts";
 import { detours, faultFreePath } from "./critical-window.ts";
+import { diversion } from "./fault-grid.ts";
 import type { SimFault, StepProfile } from "./sim-faults.ts";
 
 /** Runs the plan once on the simulator with these faults, from this seed; gives its journal. */
@@ -29,10 +30,8 @@ export async function measureProfile(spec: PlanSpec, run: PilotRun): Promise<Ste
   };
   for (const seed of FAULT_FREE_SEEDS) note(await run([], seed), false);
   const diverters = new Set([...detours(spec).values()].map((via) => via[0] as string));
-  for (const step of diverters) {
-    const hang: SimFault = { kind: "commandHangs", at: { step, fraction: 0 } };
-    note(await run([hang], FAULT_FREE_SEEDS[0] as number), true);
-  }
+  for (const step of diverters)
+    note(await run([diversion(step)], FAULT_FREE_SEEDS[0] as number), true);
   const profile: StepProfile = {};
   for (const [step, m] of seen)
     profile[step] = { ms: median(m.ms), calls: Math.max(1, Math.round(median(m.calls))) };

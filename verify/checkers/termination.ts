@@ -19,7 +19,8 @@ export interface RunEnd {
 /**
  * Termination: `done` means both nodes on the target version, the standby streaming from the
  * primary on its timeline, the VIP on the primary alone; `aborted` means exactly one primary
- * serving through the VIP. Anything else, or no end at all, is a violation.
+ * serving through the VIP. Either way a pooler in front of it is not left paused (its clients
+ * would wait for ever). Anything else, or no end at all, is a violation.
  */
 export function checkTermination(end: RunEnd, final: ClusterView): CheckResult {
   return guarded("stuck", () => {
@@ -42,6 +43,7 @@ export function checkTermination(end: RunEnd, final: ClusterView): CheckResult {
 }
 
 function servingProblem(final: ClusterView): string | null {
+  if (final.poolerPaused) return "the pooler is left paused: its clients wait for ever";
   const primaries = final.nodes.filter((n) => n.running && n.primary);
   if (primaries.length !== 1) return `${primaries.length} running primaries`;
   const p = primaries[0] as NodeView;
