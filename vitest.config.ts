@@ -18,6 +18,7 @@ const needs = {
     "test/faults.test.ts",
     "test/hung-commands.test.ts",
     "test/packages-lab.test.ts",
+    "test/standby-link-lab.test.ts",
     "test/pooler.test.ts",
   ],
   browser: ["test/compare-report.test.ts"],

@@ -21,6 +21,12 @@ import {
   type Resolution,
   resolveOnPair,
 } from "./package-versions.ts";
+import {
+  type LinkFacts,
+  type LinkResolution,
+  resolveStandbyLink,
+  type SlotRow,
+} from "./standby-link.ts";
 import { syncStandbyNeed } from "./sync-standby.ts";
 
 /**
@@ -50,6 +56,14 @@ export const HAZARDS_SQL = `SELECT json_build_object(
   'logicalSlots', (SELECT count(*) FROM pg_replication_slots WHERE slot_type = 'logical'),
   'archiveMode', current_setting('archive_mode'),
   'archiveReady', (SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'),
+  'archiveCommand', current_setting('archive_command'),
+  'archiveLibrary', current_setting('archive_library'),
+  'primaryConninfo', current_setting('primary_conninfo'),
+  'primarySlotName', current_setting('primary_slot_name'),
+  'physicalSlots', COALESCE((SELECT json_agg(json_build_object('name', slot_name, 'active', active,
+     'address', (SELECT host(client_addr) FROM pg_stat_replication r WHERE r.pid = s.active_pid),
+     'heldBytes', pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END, restart_lsn)))
+     FROM pg_replication_slots s WHERE slot_type = 'physical'), '[]'::json),
   'walLogHints', current_setting('wal_log_hints'),
   'dataChecksums', current_setting('data_checksums'),
   'syncStandbyNames', current_setting('synchronous_standby_names'),
@@ -61,6 +75,12 @@ export interface Hazards {
   logicalSlots: number;
   archiveMode: string;
   archiveReady: number;
+  archiveCommand: string;
+  archiveLibrary: string;
+  /** What this server streams from, when it is a standby. */
+  primaryConninfo: string;
+  primarySlotName: string;
+  physicalSlots: SlotRow[];
   walLogHints: string;
   dataChecksums: string;
   syncStandbyNames: string;
@@ -79,7 +99,8 @@ export interface NodeFacts {
   packages: PackageFacts | null;
   /**
    * The primary only: its replication connection to the standby's address (IDENTIFY_SYSTEM's
-   * line, or what libpq said), as the old primary connects to the new one after the switchover.
+   * line, or what libpq said), as the old primary connects to the new one after the switchover
+   * (probeReplicationBack).
    */
   replicationTo?: { ok: boolean; said: string } | null;
   /** What runs PostgreSQL there (init, clusters, units); null where the look failed. */
@@ -136,12 +157,11 @@ export async function gatherFacts(
   const st = await x.status(host.name);
   const running = st.ok && st.running;
   const rep = running ? await x.replication(host.name) : null;
-  const [hz, df, apt, hf, back] = await Promise.all([
+  const [hz, df, apt, hf] = await Promise.all([
     running ? send(looks.hazards) : null,
     send(looks.freeBytes),
     send(looks.packages),
     send(looks.hostFacts),
-    looks.replicationTo ? send(looks.replicationTo) : null,
   ]);
   return {
     name: host.name,
@@ -151,10 +171,24 @@ export async function gatherFacts(
     freeBytes: df.code === 0 && /^\d+$/.test(df.stdout.trim()) ? Number(df.stdout.trim()) : null,
     packages: apt.code === 0 ? parsePackageFacts(i.cluster, apt.stdout) : null,
     host: hf.code === 0 ? parseHostFacts(hf.stdout) : null,
-    replicationTo: back && {
-      ok: back.code === 0,
-      said: back.stdout.trim().split("\n").slice(-2).join(" / ") || `exit ${back.code}`,
-    },
+  };
+}
+
+/**
+ * On the primary, once the cluster has the link pre-flight resolved (preflightLink): the
+ * replication connection the rebuilt old primary will make, with the link's keywords.
+ */
+export async function probeReplicationBack(
+  run: CommandRunner,
+  i: PreflightInput,
+  host: HostSpec,
+): Promise<NodeFacts["replicationTo"]> {
+  const look = preflightLooks(i, host).replicationTo;
+  if (!look) return null;
+  const back = await run(host, look.command, look.deadlineMs);
+  return {
+    ok: back.code === 0,
+    said: back.stdout.trim().split("\n").slice(-2).join(" / ") || `exit ${back.code}`,
   };
 }
 
@@ -265,6 +299,8 @@ export function judge(i: PreflightInput, p: NodeFacts, s: NodeFacts): CheckItem[
     "archive backlog",
     `archive_mode ${h.archiveMode}, ${h.archiveReady} WAL file(s) waiting: a shutdown waits for them`,
   );
+  items.push(judgeStandbyArchiving(p.name, h.archiveMode, s));
+  items.push(...judgeLink(i, p, s));
   // The names synchronous_standby_names may give the standby: the node's, or what it connects as.
   const standbyAt = i.cluster.nodes.find((n) => n.name === s.name)?.address;
   const names = [
@@ -288,6 +324,73 @@ export function judge(i: PreflightInput, p: NodeFacts, s: NodeFacts): CheckItem[
     `data_checksums ${h.dataChecksums}, wal_log_hints ${h.walLogHints}${rewindable ? "" : ": a rejoin that needs a rewind falls back to a full base backup"}`,
   );
   return items;
+}
+
+/** The pair's replication link as pre-flight saw it; null where the hazards were unreadable. */
+function linkFacts(i: PreflightInput, p: NodeFacts, s: NodeFacts): LinkFacts | null {
+  if (!p.hazards || !s.hazards) return null;
+  return {
+    primary: p.name,
+    standby: s.name,
+    replicationUser: i.cluster.replicationUser,
+    conninfo: s.hazards.primaryConninfo,
+    slotName: s.hazards.primarySlotName,
+    slotsOnPrimary: p.hazards.physicalSlots,
+  };
+}
+
+/** How the old primary will stream from the new one (its conninfo keywords, its slot). */
+export function preflightLink(i: PreflightInput, p: NodeFacts, s: NodeFacts): LinkResolution {
+  const f = linkFacts(i, p, s);
+  return f
+    ? resolveStandbyLink(f)
+    : { ok: false, check: "replication slots", reason: `could not read them on ${s.name}` };
+}
+
+function judgeLink(i: PreflightInput, p: NodeFacts, s: NodeFacts): CheckItem[] {
+  const link = preflightLink(i, p, s);
+  if (!link.ok) return [{ status: "fail", check: link.check, detail: link.reason }];
+  return [
+    { status: "ok", check: "primary_conninfo kept", detail: link.conninfo },
+    { status: "ok", check: "replication slots", detail: link.slot },
+    ...(link.leftBehind
+      ? [{ status: "warn" as const, check: "slots lost at the promotion", detail: link.leftBehind }]
+      : []),
+  ];
+}
+
+/**
+ * The standby archives once promoted as the primary does now: archive_mode on (or always) and
+ * something to archive with; else the archive has a gap from the promotion on, or WAL piles up.
+ */
+function judgeStandbyArchiving(primary: NodeName, primaryMode: string, s: NodeFacts): CheckItem {
+  const check = `archiving on ${s.name} once promoted`;
+  const h = s.hazards;
+  if (!h) return { status: "fail", check, detail: `could not read its settings on ${s.name}` };
+  const archives = h.archiveMode !== "off";
+  const how = h.archiveLibrary
+    ? `archive_library '${h.archiveLibrary}'`
+    : `archive_command '${h.archiveCommand}'`;
+  const waiting = `${h.archiveReady} WAL file(s) waiting there`;
+  if (primaryMode === "off" && !archives)
+    return { status: "ok", check, detail: `archive_mode off on ${primary} and ${s.name}` };
+  if (!archives)
+    return {
+      status: "fail",
+      check,
+      detail: `${s.name}: archive_mode off while ${primary} archives (${primaryMode}): the archive would miss every WAL file from the promotion on (set archive_mode = on there, with ${primary}'s archive_command, and restart it)`,
+    };
+  if (!h.archiveLibrary && h.archiveCommand.trim() === "")
+    return {
+      status: "fail",
+      check,
+      detail: `${s.name}: archive_mode ${h.archiveMode} with an empty archive_command: once promoted, WAL piles up in pg_wal as .ready files (${waiting})`,
+    };
+  return {
+    status: h.archiveReady <= 16 ? "ok" : "warn",
+    check,
+    detail: `archive_mode ${h.archiveMode}, ${how}, ${waiting}`,
+  };
 }
 
 /** What `targetVersion` is on this pair: the one Debian version both hosts can install. */

@@ -252,6 +252,11 @@ describe("pre-flight checklist", () => {
     logicalSlots: 0,
     archiveMode: "off",
     archiveReady: 0,
+    archiveCommand: "",
+    archiveLibrary: "",
+    primaryConninfo: "",
+    primarySlotName: "",
+    physicalSlots: [],
     walLogHints: "off",
     dataChecksums: "on",
     syncStandbyNames: "",
@@ -293,6 +298,10 @@ describe("pre-flight checklist", () => {
     ...primary,
     name: "node2",
     status: { running: true, version: "15.18", vipBound: false },
+    hazards: {
+      ...hazards,
+      primaryConninfo: "host=192.0.2.11 port=5432 user=replicator application_name=node2",
+    },
     replication: {
       ...replication,
       inRecovery: true,
@@ -336,6 +345,78 @@ describe("pre-flight checklist", () => {
     expect(sync("node2")).toHaveLength(1);
     expect(sync("ANY 1 (node2, node3)")).toEqual([]);
     expect(sync("barman")).toEqual([]);
+  });
+  it("fails when the promoted standby would not archive as the primary does, naming the host", () => {
+    const archiving = (p: Partial<typeof hazards>, sb: Partial<typeof hazards>) =>
+      judge(
+        input,
+        { ...primary, hazards: { ...hazards, ...p } },
+        { ...standby, hazards: { ...(standby.hazards as typeof hazards), ...sb } },
+      ).find((i) => i.check === "archiving on node2 once promoted");
+    const cmd = "test ! -f /archive/%f && cp %p /archive/%f";
+    expect(archiving({}, {})).toMatchObject({
+      status: "ok",
+      detail: "archive_mode off on node1 and node2",
+    });
+    expect(archiving({ archiveMode: "on", archiveCommand: cmd }, {})).toEqual({
+      status: "fail",
+      check: "archiving on node2 once promoted",
+      detail:
+        "node2: archive_mode off while node1 archives (on): the archive would miss every WAL file from the promotion on (set archive_mode = on there, with node1's archive_command, and restart it)",
+    });
+    expect(archiving({ archiveMode: "on" }, { archiveMode: "on", archiveReady: 3 })).toMatchObject({
+      status: "fail",
+      detail:
+        "node2: archive_mode on with an empty archive_command: once promoted, WAL piles up in pg_wal as .ready files (3 WAL file(s) waiting there)",
+    });
+    expect(archiving({ archiveMode: "on" }, { archiveMode: "on", archiveCommand: cmd })).toEqual({
+      status: "ok",
+      check: "archiving on node2 once promoted",
+      detail: `archive_mode on, archive_command '${cmd}', 0 WAL file(s) waiting there`,
+    });
+    expect(
+      archiving(
+        { archiveMode: "on" },
+        { archiveMode: "always", archiveLibrary: "basic_archive", archiveReady: 40 },
+      ),
+    ).toMatchObject({
+      status: "warn",
+      detail: "archive_mode always, archive_library 'basic_archive', 40 WAL file(s) waiting there",
+    });
+  });
+  it("says which conninfo keywords and which slot the rebuilt old primary gets; refuses a password", () => {
+    const slot = { name: "node2_slot", active: true, address: "192.0.2.12", heldBytes: 0 };
+    const items = (sb: Partial<typeof hazards>, slots = [slot]) =>
+      judge(
+        input,
+        { ...primary, hazards: { ...hazards, physicalSlots: slots } },
+        { ...standby, hazards: { ...(standby.hazards as typeof hazards), ...sb } },
+      )
+        .filter((i) => /conninfo|^replication slots|slots lost/.test(i.check))
+        .map((i) => `${i.status} ${i.check}: ${i.detail}`);
+    expect(
+      items({
+        primaryConninfo:
+          "host=192.0.2.11 user=replicator sslmode=verify-full passfile=/var/lib/postgresql/.pgpass",
+        primarySlotName: "node2_slot",
+      }),
+    ).toEqual([
+      "ok primary_conninfo kept: sslmode=verify-full passfile=/var/lib/postgresql/.pgpass, as node2's primary_conninfo has them",
+      "ok replication slots: node2 streams through slot 'node2_slot' on node1: the rejoin moves it: slot 'node1_slot' made on node2 for node1 (its primary_slot_name), 'node2_slot' removed from node1, where it would keep WAL for nobody",
+    ]);
+    expect(
+      items({ primaryConninfo: "host=192.0.2.11 password=x" }, [
+        slot,
+        { name: "barman", active: true, address: "192.0.2.30", heldBytes: 0 },
+      ]),
+    ).toEqual([
+      "fail primary_conninfo kept: node2's primary_conninfo: it holds a password, which rebuilding the old primary would write into the journal and its command line: move it to a password file (passfile)",
+    ]);
+    expect(
+      items({}, [slot, { name: "barman", active: true, address: "192.0.2.30", heldBytes: 0 }]),
+    ).toContain(
+      "warn slots lost at the promotion: node1: 'node2_slot' (active, from 192.0.2.12), 'barman' (active, from 192.0.2.30) not on node2: the promotion does not copy slots; create them on node2 and point their consumers there",
+    );
   });
   it("fails when the standby does not stream or the roles are not as the inventory says", () => {
     expect(failed(standby, primary).filter((l) => l.startsWith("fail node"))).toEqual([
