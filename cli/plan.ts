@@ -25,7 +25,8 @@ Usage: switchover plan [--plan verified|seed] [--format text|json|mermaid] [--co
 Prints each step of the plan with its deadline, where it goes on failure, and the exact shell
 commands it runs on each host of a default two-node topology (node1 192.0.2.11 primary, node2
 192.0.2.12 standby, VIP 192.0.2.10/24 on eth0, PostgreSQL 15 cluster 15/main in Debian's
-layout, 15.18 → 15.20).
+layout, 15.18 → 15.20, a PgBouncer at 192.0.2.20:6432 pooling the database app; without a
+pooler in the inventory its steps send nothing).
 --control systemd (default: stock Debian, the unit postgresql@15-main), pg_ctlcluster
 (postgresql-common without systemd) or pg_ctl (pg_ctl on the data directory): how the hosts
 start, stop and fence the server.
@@ -57,6 +58,9 @@ export function exampleCluster(mode: ControlMode = "systemd"): ClusterSpec {
     packages: ["postgresql-15", "postgresql-client-15"],
   };
 }
+
+/** The pooler `plan` shows the pooler steps' statements for (an inventory's `poolers:`). */
+const EXAMPLE_POOLER = { host: "192.0.2.20", port: 6432, adminUser: "pgbouncer", database: "app" };
 
 export interface StepView {
   id: string;
@@ -114,6 +118,7 @@ export async function runPlan(argv: string[]): Promise<number> {
     targetVersion: "15.20",
     timeouts: productionTimeouts,
     maxLagBytes: 16 * 1024 * 1024,
+    poolers: [EXAMPLE_POOLER],
   });
   const cluster = exampleCluster(control);
   const steps = planSteps(spec, cluster, context);

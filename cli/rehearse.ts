@@ -38,9 +38,8 @@ Options:
                    scripts live) or pg_ctl (hand-built hosts); a lab of the other kind is recreated
   --pooler         the client writes through a PgBouncer host in front of the VIP (\`lab up
                    --pooler\`: Debian's pgbouncer, transaction pooling) instead of the VIP itself;
-                   the --direct share still goes to the old primary's own address. Off by
-                   default: the plan does not pause poolers yet, so through one a switchover
-                   still shows failed writes
+                   the --direct share still goes to the old primary's own address. The plan
+                   pauses it before the VIP goes down and resumes it on the new primary
   --keep           leave the lab up afterwards (default: \`lab down\` once judged)
   --journal FILE   where the run's journal goes (default: a new file under the temp directory)
   --json           one JSON object on stdout

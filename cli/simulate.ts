@@ -4,7 +4,7 @@ import type { PlanSpec } from "../plan/spec.ts";
 import type { HostKind } from "../sim/model.ts";
 import type { CheckKind } from "../verify/checkers/verdict.ts";
 import { type SimulateReport, simulate } from "../verify/property-run.ts";
-import { FAULT_KINDS } from "../verify/sim-faults.ts";
+import { CLUSTER_FAULTS } from "../verify/sim-faults.ts";
 import { choice, intOption, parse, printHelp } from "./args.ts";
 import { progressLine } from "./progress-line.ts";
 
@@ -81,8 +81,9 @@ function pathOption(value: string | undefined): string | undefined {
 function coverageLines(r: SimulateReport): string[] {
   const c = r.coverage;
   const pct = (n: number, of: number) => `${of === 0 ? 0 : Math.round((100 * n) / of)}%`;
+  // The cluster's faults: the pooler's are aimed at its own steps (a long transaction at its PAUSE).
   const pairs = c.window.flatMap((step) =>
-    FAULT_KINDS.map((kind) => ({ step, kind, n: c.byStep[step]?.[kind] ?? 0 })),
+    CLUSTER_FAULTS.map((kind) => ({ step, kind, n: c.byStep[step]?.[kind] ?? 0 })),
   );
   const least = pairs.reduce(
     (a, b) => (b.n < a.n ? b : a),

@@ -85,6 +85,17 @@ export interface ProbeResult {
   node: NodeName;
 }
 
+/**
+ * A PgBouncer in front of the VIP, as the inventory names it: its admin console (`adminUser`
+ * in its admin_users) and the pooled database the plan pauses and resumes.
+ */
+export interface Pooler {
+  host: string;
+  port: number;
+  adminUser: string;
+  database: string;
+}
+
 export interface CallOptions {
   signal?: AbortSignal;
 }
@@ -131,6 +142,15 @@ export interface Executor {
   writtenIds(node: NodeName, o?: CallOptions): Promise<Outcome<{ ids: string[] }>>;
   /** The runbook's "tell the applications to reconnect": an operator-supplied hook. */
   notify(message: string, o?: CallOptions): Promise<Outcome>;
+  /**
+   * PAUSE: the transactions in flight finish, the pool's server connections close, new queries
+   * wait in the pooler. Bounded by the `pause` deadline; past it the pause is undone (RESUME).
+   */
+  pausePooler(pooler: Pooler, o?: CallOptions): Promise<Outcome>;
+  /** RECONNECT: each server connection is closed once released; the next one goes through the VIP. */
+  reconnectPooler(pooler: Pooler, o?: CallOptions): Promise<Outcome>;
+  /** RESUME: the waiting queries run; a pooler that is not paused is left as it is. */
+  resumePooler(pooler: Pooler, o?: CallOptions): Promise<Outcome>;
 }
 
 /**

@@ -12,6 +12,8 @@ export interface Timeouts {
   replay: number;
   promote: number;
   rejoin: number;
+  /** How long the poolers' PAUSE may wait for the transactions in flight (a long one holds it). */
+  pause: number;
   /** How long a forward-only step keeps retrying; each attempt has the step's own deadline. */
   persist: number;
   /** Pause between two attempts of a step that only goes forward. */
@@ -30,6 +32,7 @@ export const productionTimeouts: Timeouts = {
   replay: 30_000,
   promote: 60_000,
   rejoin: 3_600_000,
+  pause: 5_000,
   persist: 900_000,
   retryBackoff: 1_000,
   poll: 50,
@@ -49,6 +52,7 @@ export const labFaultTimeouts: Timeouts = {
   replay: 15_000,
   promote: 30_000,
   rejoin: 300_000,
+  pause: 5_000,
   persist: 60_000,
   retryBackoff: 1_000,
   poll: 50,
@@ -65,6 +69,7 @@ export const simTimeouts: Timeouts = {
   replay: 2000,
   promote: 3000,
   rejoin: 10_000,
+  pause: 1000,
   persist: 20_000,
   retryBackoff: 200,
   poll: 20,

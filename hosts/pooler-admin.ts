@@ -67,7 +67,11 @@ const DB_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * transaction holds it: past the deadline the pause is undone (RESUME) and the outcome says so.
  */
 export async function pausePooler(c: PoolerConsole, o: AdminOptions): Promise<AdminOutcome> {
-  const paused = await done(adminCommand(c, command("PAUSE", o.database), o));
+  // Paused already (the run resumed after its process died there): PgBouncer refuses a second
+  // PAUSE, so the pause is undone first and taken again, waiting for the transactions as before.
+  const resumed = await resumePooler(c, o);
+  if (!resumed.ok) return resumed;
+  const paused = await done(adminCommand(c, consoleStatements(o.database).pause, o));
   if (paused.ok || paused.reason !== "timeout") return paused;
   // The operator's signal may be what ended the wait: the pause is undone all the same.
   const undone = await resumePooler(c, { database: o.database, deadlineMs: o.deadlineMs });
@@ -88,7 +92,7 @@ export async function resumePooler(c: PoolerConsole, o: AdminOptions): Promise<A
   const state = await poolerPaused(c, o);
   if (!state.ok) return state;
   if (!state.paused) return { ok: true };
-  return done(adminCommand(c, command("RESUME", o.database), o));
+  return done(adminCommand(c, consoleStatements(o.database).resume, o));
 }
 
 /**
@@ -96,7 +100,7 @@ export async function resumePooler(c: PoolerConsole, o: AdminOptions): Promise<A
  * transaction connects afresh (through the VIP: to the new primary). Does not wait for them.
  */
 export function reconnectPooler(c: PoolerConsole, o: AdminOptions): Promise<AdminOutcome> {
-  return done(adminCommand(c, command("RECONNECT", o.database), o));
+  return done(adminCommand(c, consoleStatements(o.database).reconnect, o));
 }
 
 /**
@@ -112,7 +116,7 @@ export async function poolerPaused(
   c: PoolerConsole,
   o: Omit<AdminOptions, "database"> & { database?: string },
 ): Promise<AdminOutcome<{ paused: boolean }>> {
-  const databases = await adminCommand(c, "SHOW DATABASES", o);
+  const databases = await adminCommand(c, SHOW_DATABASES, o);
   if (!databases.ok) return databases;
   const rows = databases.rows.filter((r) =>
     o.database === undefined ? r.name !== CONSOLE_DB : r.name === o.database,
@@ -145,6 +149,18 @@ export async function showPools(
       mode: String(r.pool_mode),
     }));
   return { ok: true, pools };
+}
+
+const SHOW_DATABASES = "SHOW DATABASES";
+
+/** The console statements of the plan's pooler steps, as they are sent (`switchover plan` lists them). */
+export function consoleStatements(database: string) {
+  return {
+    show: SHOW_DATABASES,
+    pause: command("PAUSE", database),
+    resume: command("RESUME", database),
+    reconnect: command("RECONNECT", database),
+  };
 }
 
 function command(verb: "PAUSE" | "RESUME" | "RECONNECT" | "KILL", database: string): string {

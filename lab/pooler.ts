@@ -1,4 +1,5 @@
 import type Docker from "dockerode";
+import type { Pooler } from "../core/executor.ts";
 import type { Progress } from "../core/progress.ts";
 import { type PoolerConsole, poolerPaused } from "../hosts/pooler-admin.ts";
 import { inspectContainer, LabNodeError, waitForContainer } from "./nodes.ts";
@@ -62,6 +63,11 @@ const CONSOLE_DEADLINE_MS = 2_000;
 
 export function poolerConsole(topology: Topology): PoolerConsole {
   return { host: topology.pooler.address, port: topology.pooler.port, adminUser: PG.superuser };
+}
+
+/** The lab's pooler as an inventory names it to the plan: the application's database. */
+export function labPooler(topology: Topology): Pooler {
+  return { ...poolerConsole(topology), database: PG.database };
 }
 
 /** Creates and starts the pooler container when missing or stopped, then waits for its console. */

@@ -7,6 +7,7 @@ import type { Progress } from "../core/progress.ts";
 import { type HostSpec, shellQuote } from "../hosts/commands.ts";
 import { stateDir } from "../hosts/state-dir.ts";
 import { describeFailure, execInContainer } from "../hosts/transports/docker-exec.ts";
+import { labPooler } from "./pooler.ts";
 import type { LabStatus } from "./status.ts";
 import { labCluster, NODE_NAMES, PG, type Topology } from "./topology.ts";
 
@@ -123,6 +124,7 @@ function labInventory(topology: Topology, status: LabStatus, targetVersion: stri
     },
     upgrade: { version: targetVersion },
     ssh: { knownHosts: "known_hosts" },
+    ...(status.pooler ? { poolers: [labPooler(topology)] } : {}),
   };
   return `# Written by \`switchover lab up\`: the Docker lab as a production pair.\n${stringify(inventory)}`;
 }

@@ -25,6 +25,7 @@ const planSetup = setup({
     replay: ({ context }) => context.timeouts.replay,
     promote: ({ context }) => context.timeouts.promote,
     rejoin: ({ context }) => context.timeouts.rejoin,
+    pause: ({ context }) => context.timeouts.pause,
     persist: ({ context }) => context.timeouts.persist,
     retryBackoff: ({ context }) => context.timeouts.retryBackoff,
   },

@@ -1,5 +1,5 @@
 import { fromPromise } from "xstate";
-import type { Lsn, NodeName, Stop } from "../core/executor.ts";
+import type { Lsn, NodeName, Pooler, Stop } from "../core/executor.ts";
 import type { RejoinMethod } from "./context.ts";
 
 /**
@@ -50,6 +50,8 @@ export const planActors = {
   ),
   removeDataDir: effect<void, On>("removeDataDir"),
   removeSetAside: effect<void, On>("removeSetAside"),
+  pausePoolers: effect<void, { poolers: Pooler[] }>("pausePoolers"),
+  resumePoolers: effect<void, { poolers: Pooler[] }>("resumePoolers"),
 };
 
 export type PlanActors = typeof planActors;

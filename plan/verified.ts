@@ -1,6 +1,7 @@
 import type { PlanSpec } from "./spec.ts";
 
 const ROLLBACK = "startOldPrimary";
+const RESUME_AND_STOP = "resumePoolersOnWayBack";
 
 /**
  * The verified switchover. Before promotion every failure rolls back (the old primary serves
@@ -98,6 +99,17 @@ export const verifiedPlan: PlanSpec = {
       actor: "fence",
       input: (c) => ({ node: c.primary }),
       deadline: "command",
+      done: "pausePoolers",
+      fail: ROLLBACK,
+    },
+    // Before the VIP goes down, so that no application sees the switchover as errors: its
+    // queries wait in the pooler and run once it is resumed, on whichever node then has the VIP.
+    // After the fence, so that the clients do not wait out its reload too.
+    pausePoolers: {
+      does: "pause the poolers the inventory names (PgBouncer PAUSE, none: nothing): the transactions in flight finish, new ones wait in the pooler; past its deadline (a long transaction holds it) the pause is undone and the plan rolls back, nothing changed",
+      actor: "pausePoolers",
+      input: (c) => ({ poolers: c.poolers }),
+      deadline: "pause",
       done: "vipDownPrimary",
       fail: ROLLBACK,
     },
@@ -170,7 +182,7 @@ export const verifiedPlan: PlanSpec = {
         { target: "fenceStandby", example: { inRecovery: true, timeline: 1 } },
       ],
       // Unknown whether it promoted: neither going on nor rolling back is safe.
-      fail: "aborted",
+      fail: RESUME_AND_STOP,
     },
     fenceStandby: {
       does: "the standby did not promote: stop and fence it before the old primary comes back",
@@ -180,7 +192,7 @@ export const verifiedPlan: PlanSpec = {
       // A lost or hung stop must not strand the cluster with no primary: try it again.
       retry: true,
       done: ROLLBACK,
-      fail: "aborted",
+      fail: RESUME_AND_STOP,
     },
     vipUpNewPrimary: {
       does: "put the VIP on the new primary and announce it (gratuitous ARP)",
@@ -189,7 +201,7 @@ export const verifiedPlan: PlanSpec = {
       deadline: "command",
       retry: true,
       done: "verifyWriteOnNewPrimary",
-      fail: "aborted",
+      fail: RESUME_AND_STOP,
     },
     verifyWriteOnNewPrimary: {
       does: "write through the VIP and check the new primary committed it (start it or re-announce the VIP if not): the outage ends here",
@@ -197,8 +209,18 @@ export const verifiedPlan: PlanSpec = {
       input: (c) => ({ node: c.standby }),
       deadline: "command",
       retry: true,
+      done: "resumePoolers",
+      fail: RESUME_AND_STOP,
+    },
+    resumePoolers: {
+      does: "make the poolers drop their server connections (RECONNECT) and RESUME them: the transactions waiting there run on the new primary",
+      actor: "resumePoolers",
+      input: (c) => ({ poolers: c.poolers }),
+      deadline: "command",
+      retry: true,
       done: "notifyApplications",
-      fail: "aborted",
+      // A reboot meanwhile may have taken the VIP off the new primary: it is made to serve first.
+      fail: "keepNewPrimaryServing",
     },
     notifyApplications: {
       does: "tell the applications to reconnect (operator hook)",
@@ -326,7 +348,7 @@ export const verifiedPlan: PlanSpec = {
       deadline: "start",
       retry: true,
       done: "vipUpOldPrimary",
-      fail: "aborted",
+      fail: RESUME_AND_STOP,
     },
     vipUpOldPrimary: {
       does: "roll back: put the VIP back on the old primary and announce it",
@@ -335,12 +357,23 @@ export const verifiedPlan: PlanSpec = {
       deadline: "command",
       retry: true,
       done: "verifyWriteOnOldPrimary",
-      fail: "aborted",
+      fail: RESUME_AND_STOP,
     },
     verifyWriteOnOldPrimary: {
       does: "write through the VIP and check the old primary committed it (start it or re-announce the VIP if not)",
       actor: "ensureServing",
       input: (c) => ({ node: c.primary }),
+      deadline: "command",
+      retry: true,
+      done: RESUME_AND_STOP,
+      fail: RESUME_AND_STOP,
+    },
+    // Every way back after the pause, and every abort before the poolers were resumed, ends
+    // here: a pooler is never left holding the applications' queries.
+    resumePoolersOnWayBack: {
+      does: "the run stops here (rolled back, or aborted): RESUME the poolers (nothing where none is paused), so that no application is left waiting in one",
+      actor: "resumePoolers",
+      input: (c) => ({ poolers: c.poolers }),
       deadline: "command",
       retry: true,
       done: "aborted",

@@ -7,6 +7,7 @@ import {
   type ExecutorCall,
   type NodeName,
   type Outcome,
+  type Pooler,
 } from "../core/executor.ts";
 import type { History } from "../core/history.ts";
 import { waitFor } from "../core/wait.ts";
@@ -178,7 +179,21 @@ function makeEffects(d: ActorDeps): Impls {
     }),
     removeDataDir: async ({ node }, o) => void must(await x.removeDataDir(node, o)),
     removeSetAside: async ({ node }, o) => void must(await x.removeSetAside(node, o)),
+    // Side by side: each pooler's clients wait from its PAUSE on, so none is paused for long.
+    pausePoolers: ({ poolers }, o) =>
+      eachPooler(poolers, async (p) => void must(await x.pausePooler(p, o))),
+    resumePoolers: ({ poolers }, o) =>
+      eachPooler(poolers, async (p) => {
+        must(await x.reconnectPooler(p, o));
+        must(await x.resumePooler(p, o));
+      }),
   };
+}
+
+/** `act` on every pooler, all of them tried; the first failure fails the step. */
+async function eachPooler(poolers: Pooler[], act: (p: Pooler) => Promise<void>): Promise<void> {
+  const failed = (await Promise.allSettled(poolers.map(act))).find((r) => r.status === "rejected");
+  if (failed) throw failed.reason;
 }
 
 /** The stand-in for the id a probe write gets as it runs. */
@@ -252,6 +267,9 @@ export const effectCalls: {
   baseBackup: ({ node, source }) => [call("baseBackup", node, source)],
   removeDataDir: ({ node }) => [call("removeDataDir", node)],
   removeSetAside: ({ node }) => [call("removeSetAside", node)],
+  pausePoolers: ({ poolers }) => poolers.map((p) => call("pausePooler", p)),
+  resumePoolers: ({ poolers }) =>
+    poolers.flatMap((p) => [call("reconnectPooler", p), call("resumePooler", p)]),
 };
 
 type Impl<K extends ActorName> = (

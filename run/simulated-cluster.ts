@@ -37,6 +37,7 @@ export function simulatedCluster(
         ratePerSec: o.ratePerSec,
         directShare: o.directShare,
         directTo: o.topology.primary,
+        throughPooler: o.topology.pooler === true,
       });
       return { stop };
     },

@@ -63,8 +63,23 @@ export interface SimNode {
   dirty: number;
 }
 
+/**
+ * The PgBouncer in front of the VIP, when the scenario has one. Its server connections are
+ * opened through the VIP; paused, it holds its clients' queries (no error) until RESUME.
+ */
+export interface SimPooler {
+  /** pgbouncer runs: false while its host restarts, which drops every connection and the pause. */
+  up: boolean;
+  paused: boolean;
+  /** The node its server connections are open to (where the VIP led when they were opened). */
+  server: NodeName | null;
+  /** A client's transaction holds a server connection until then: PAUSE waits for it to end. */
+  busyUntil: number;
+}
+
 export interface WorldState {
   nodes: Record<NodeName, SimNode>;
+  pooler: SimPooler | null;
   /** Cut links, as "a|b" with a < b; "client" is the application side. */
   cut: Set<string>;
   /** Which node the clients' ARP cache maps the VIP to, and until when that entry is trusted. */
@@ -102,6 +117,7 @@ export type WorldEvent = { t: number } & (
   | { type: "link"; a: string; b: string; up: boolean }
   | { type: "frozen"; node: NodeName; frozen: boolean }
   | { type: "replicationLag"; receiveLagMs: number; replayLagMs: number }
+  | { type: "pooler"; change: Partial<SimPooler> }
 );
 
 export function linkKey(a: string, b: string): string {
@@ -196,6 +212,9 @@ export function apply(s: WorldState, e: WorldEvent): void {
     case "replicationLag":
       s.receiveLagMs = e.receiveLagMs;
       s.replayLagMs = e.replayLagMs;
+      return;
+    case "pooler":
+      if (s.pooler) Object.assign(s.pooler, e.change);
       return;
   }
 }

@@ -2,13 +2,15 @@ import type { SimClock } from "../core/clock.ts";
 import type { NodeName } from "../core/executor.ts";
 import type { History } from "../core/history.ts";
 import type { Rng } from "../core/rng.ts";
-import type { World } from "./world.ts";
+import type { World, WriteOutcome } from "./world.ts";
 
 export interface SimWorkloadOptions {
   ratePerSec: number;
   /** Share of writes sent to this node's own address instead of the VIP (a misconfigured job). */
   directShare: number;
   directTo: NodeName;
+  /** The other writes go through the pooler in front of the VIP, not the VIP itself. */
+  throughPooler?: boolean;
 }
 
 /** Simulated clients writing unique ids at a steady rate, each write recorded in the history. */
@@ -25,16 +27,21 @@ export function startSimWorkload(
   const tick = () => {
     if (!running) return;
     const id = `w${n++}`;
-    const target = rng.chance(o.directShare) ? o.directTo : "vip";
+    const direct = rng.chance(o.directShare);
+    const target = direct ? o.directTo : o.throughPooler ? "pooler" : "vip";
     history.add({ type: "invoke", id, target, t: clock.now() });
-    const r = world.write(target, id);
-    const t = clock.now();
-    if (r.type === "ok") history.add({ type: "ok", id, target, t, node: r.node });
-    else history.add({ type: r.type, id, target, t, reason: r.reason });
+    const done = (r: WriteOutcome) => {
+      const t = clock.now();
+      if (r.type === "ok") history.add({ type: "ok", id, target, t, node: r.node });
+      else history.add({ type: r.type, id, target, t, reason: r.reason });
+    };
+    if (target === "pooler") world.writeThroughPooler(id, done);
+    else done(world.write(target, id));
     clock.setSyncTimeout(tick, period);
   };
   tick();
   return () => {
     running = false;
+    world.abandonHeld("still held by the paused pooler when the clients stopped");
   };
 }

@@ -6,6 +6,7 @@ import type {
   NodeName,
   NodeStatus,
   Outcome,
+  Pooler,
   ProbeResult,
   PromoteResult,
   ReplicationStatus,
@@ -21,8 +22,15 @@ import {
   startServer,
   upgradePackages,
 } from "./host.ts";
-import { appliedWrites, lastEnd, node, replayedEnd, type SimNode } from "./model.ts";
-import type { World } from "./world.ts";
+import {
+  appliedWrites,
+  lastEnd,
+  node,
+  replayedEnd,
+  type SimNode,
+  type SimPooler,
+} from "./model.ts";
+import { OPERATOR, POOLER, type World } from "./world.ts";
 
 /**
  * Simulated durations (ms): the proportions of real operations, not their absolute values. Each
@@ -251,6 +259,43 @@ class SimulatedHost implements HostOps {
   async notify(_message: string): Promise<Outcome> {
     await sleep(this.clock, this.world.duration(LATENCY));
     return ok;
+  }
+
+  /** PAUSE returns once no transaction holds a server connection; it then closes them. */
+  async pausePooler(_pooler: Pooler): Promise<Outcome> {
+    const p = await this._reachPooler();
+    if (!p) return fail("pooler console: connection timed out");
+    if (!p.paused) this.world.emit({ type: "pooler", change: { paused: true } });
+    while (p.up && p.busyUntil > this.clock.now())
+      await sleep(this.clock, p.busyUntil - this.clock.now());
+    if (!p.up) return fail("pooler: the connection to its console was lost (it restarted)");
+    if (p.server !== null) this.world.emit({ type: "pooler", change: { server: null } });
+    return ok;
+  }
+
+  async reconnectPooler(_pooler: Pooler): Promise<Outcome> {
+    const p = await this._reachPooler();
+    if (!p) return fail("pooler console: connection timed out");
+    if (p.server !== null) this.world.emit({ type: "pooler", change: { server: null } });
+    return ok;
+  }
+
+  async resumePooler(_pooler: Pooler): Promise<Outcome> {
+    const p = await this._reachPooler();
+    if (!p) return fail("pooler console: connection timed out");
+    if (p.paused) this.world.emit({ type: "pooler", change: { paused: false } });
+    return ok;
+  }
+
+  /** The pooler's console from the operator's machine; null: it did not answer in time. */
+  private async _reachPooler(): Promise<SimPooler | null> {
+    const latency = this.world.duration(LATENCY);
+    await sleep(this.clock, latency);
+    const p = this.world.state.pooler;
+    if (!p) throw new Error("the simulated cluster has no pooler: the plan names one");
+    if (p.up && this.world.connected(OPERATOR, POOLER)) return p;
+    await sleep(this.clock, Math.max(0, CONNECT_TIMEOUT - latency));
+    return null;
   }
 
   private async _copyFrom(

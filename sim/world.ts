@@ -8,12 +8,16 @@ import {
   linkKey,
   node,
   type SimNode,
+  type SimPooler,
   type WalRecord,
   type WorldEvent,
   type WorldState,
 } from "./model.ts";
 
 export const CLIENT = "client";
+/** The pooler's host, on links of its own: to the nodes, and to the operator (its console). */
+export const POOLER = "pooler";
+export const OPERATOR = "operator";
 /** The share of operations that take several times their nominal length. */
 const SLOW_SHARE = 0.05;
 
@@ -25,6 +29,8 @@ export interface Topology {
   dirty: number;
   /** What runs the servers on both hosts; stock Debian unless said otherwise. */
   hosts?: HostKind;
+  /** A PgBouncer in front of the VIP. */
+  pooler?: boolean;
 }
 
 /** The initial cluster: a primary streaming to a caught-up standby, VIP on the primary. */
@@ -60,6 +66,7 @@ export function initialWorld(t: Topology): WorldState {
   });
   return {
     nodes: { [t.primary]: make(t.primary, false), [t.standby]: make(t.standby, true) },
+    pooler: t.pooler ? { up: true, paused: false, server: null, busyUntil: 0 } : null,
     cut: new Set(),
     arp: { node: t.primary, staleUntil: Number.POSITIVE_INFINITY },
     receiveLagMs: 2,
@@ -82,6 +89,8 @@ type Emittable = WorldEvent extends infer E ? (E extends WorldEvent ? Omit<E, "t
 export class World {
   readonly log: WorldEvent[] = [];
   private thawWaiters = new Map<NodeName, Array<() => void>>();
+  /** The writes a paused pooler holds, in the order they came. */
+  private held: Array<{ writeId: string; done: (o: WriteOutcome) => void }> = [];
   private listeners: Array<(e: WorldEvent) => void> = [];
 
   constructor(
@@ -107,6 +116,8 @@ export class World {
     this.sync();
     this.record(e);
     if (e.type === "frozen" && !e.frozen) this.wakeThawed(e.node);
+    if (e.type === "pooler" && (e.change.paused === false || e.change.up === false))
+      this.releaseHeld(e.change.up === false);
   }
 
   /** Calls `listener` with every event as it is logged, until the returned function is called. */
@@ -143,13 +154,16 @@ export class World {
     return rec;
   }
 
-  /** A client's write through the VIP or a node's own address, as the network would route it. */
-  write(target: NodeName | "vip", writeId: string): WriteOutcome {
+  /**
+   * A client's write through the VIP or a node's own address, as the network would route it;
+   * `from` the pooler for its server connections.
+   */
+  write(target: NodeName | "vip", writeId: string, from = CLIENT): WriteOutcome {
     this.sync();
     const name = target === "vip" ? this.state.arp.node : target;
     if (name === null) return { type: "fail", reason: "no host answers for the VIP" };
     const n = node(this.state, name);
-    if (!this.connected(CLIENT, name))
+    if (!this.connected(from, name))
       return { type: "info", reason: `${name} unreachable (timeout)` };
     if (!n.hostUp && n.process === "stopped")
       return { type: "info", reason: `${name} does not answer (its host is down)` };
@@ -165,6 +179,51 @@ export class World {
       dirty: 1,
     });
     return { type: "ok", node: name };
+  }
+
+  /** A client's write through the pooler: run at once, or held (no error) while it is paused. */
+  writeThroughPooler(writeId: string, done: (o: WriteOutcome) => void): void {
+    const p = this.state.pooler;
+    if (!p?.up) return done({ type: "fail", reason: "pooler: connection refused" });
+    if (p.paused) {
+      this.held.push({ writeId, done });
+      return;
+    }
+    done(this.poolWrite(p, writeId));
+  }
+
+  /** The writes a paused pooler still holds give up: the client stopped waiting, unanswered. */
+  abandonHeld(reason: string): void {
+    const held = this.held;
+    this.held = [];
+    for (const h of held) h.done({ type: "info", reason });
+  }
+
+  /**
+   * A server connection open to a node that lost the VIP or went away is broken: the write sent
+   * on it is indeterminate, and the next one connects afresh, through the VIP.
+   */
+  private poolWrite(p: SimPooler, writeId: string): WriteOutcome {
+    const was = p.server;
+    if (was !== null) {
+      const n = node(this.state, was);
+      if (!n.vip || n.process !== "running" || n.frozen || !this.connected(POOLER, was)) {
+        this.emit({ type: "pooler", change: { server: null } });
+        return { type: "info", reason: `pooler: its server connection to ${was} broke` };
+      }
+    }
+    const r = this.write("vip", writeId, POOLER);
+    if (r.type === "ok" && was === null) this.emit({ type: "pooler", change: { server: r.node } });
+    return r;
+  }
+
+  /** Resumed, the held writes run in order; restarted, their connections are gone. */
+  private releaseHeld(restarted: boolean): void {
+    const p = this.state.pooler;
+    if (restarted || !p) return this.abandonHeld("pooler restarted: the connection was lost");
+    const held = this.held;
+    this.held = [];
+    for (const h of held) h.done(this.poolWrite(p, h.writeId));
   }
 
   /** Resolves once `name` is no longer frozen. */

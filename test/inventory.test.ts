@@ -48,6 +48,20 @@ describe("inventory", () => {
     expect(inv).toMatchObject({ primary: "db1", standby: "db2", targetVersion: "15.20" });
   });
 
+  it("names the poolers the plan pauses (none by default), and refuses a database PAUSE could not take", () => {
+    expect(parseInventory(GOOD, "/etc/pgs/prod.yaml").poolers).toEqual([]);
+    const inv = parseInventory(
+      `${GOOD}poolers:\n  - { host: pgb1.example.net, adminUser: pgbouncer, database: app }\n`,
+      "/etc/pgs/prod.yaml",
+    );
+    expect(inv.poolers).toEqual([
+      { host: "pgb1.example.net", port: 6432, adminUser: "pgbouncer", database: "app" },
+    ]);
+    expect(
+      refused(`${GOOD}poolers:\n  - { host: pgb1, adminUser: pgbouncer, database: "app; KILL" }\n`),
+    ).toContain("field poolers.0.database: expected a pooled database name");
+  });
+
   it("reads hooks as a bare line or in full, with each moment's default failure policy", () => {
     const inv = parseInventory(
       `${GOOD}hooks:\n  beforeVipDown: /usr/local/bin/drain\n  afterPromote: { run: tell-apps, deadline: 5 }\n  onDone: { run: "true", onFailure: continue }\n`,

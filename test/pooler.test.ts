@@ -163,13 +163,20 @@ describe.skipIf(skip)("the lab's pooler", () => {
   });
 
   it(
-    "rehearse --pooler: the client writes through it, nothing is lost, and afterwards it serves the new primary",
+    "rehearse --pooler: the plan pauses it, the client writing through it sees no error, nothing is lost, and afterwards it serves the new primary",
     async () => {
       const run = await switchover(["rehearse", "--pooler", "--rate", "100", "--json", "--keep"]);
       if (run.code !== 0) process.stderr.write(run.stderr.slice(-4000));
       expect(run.code).toBe(0);
       const r = JSON.parse(run.stdout) as RealRunReport;
       expect(r).toMatchObject({ through: "pooler", status: "done", verdict: "ok", lostWrites: 0 });
+      expect(r.steps.map((s) => s.name)).toEqual(
+        expect.arrayContaining(["pausePoolers", "resumePoolers"]),
+      );
+      // Held, not refused: none fails. One held past the client's own 1 s deadline is still
+      // indeterminate (the fence's daemon-reload is inside the pause: see the README).
+      expect(r.failed).toBe(0);
+      expect((await labStatus()).pooler?.paused).toBe(false);
       expect(r.acked).toBeGreaterThan(1000);
       expect(r.outage.resumed).toBe(true);
       expect(r.latencyMs?.max).toBeGreaterThan(0);

@@ -7,6 +7,7 @@ import { initialWorld, World } from "../sim/world.ts";
 import { roleTimeline } from "../sim/world-view.ts";
 import { checkSplitBrain } from "../verify/checkers/split-brain.ts";
 import { runScenario, type Scenario } from "../verify/scenario.ts";
+import type { SimFault } from "../verify/sim-faults.ts";
 
 /**
  * The simulator's PostgreSQL behaviours that the safety properties rest on (design.md, "Event
@@ -14,9 +15,9 @@ import { runScenario, type Scenario } from "../verify/scenario.ts";
  */
 const TOPOLOGY = { primary: "node1", standby: "node2", version: "15.18", dirty: 100 };
 
-function lab(hosts: HostKind = "debian") {
+function lab(hosts: HostKind = "debian", pooler = false) {
   const clock = new SimClock();
-  const world = new World(initialWorld({ ...TOPOLOGY, hosts }), clock);
+  const world = new World(initialWorld({ ...TOPOLOGY, hosts, pooler }), clock);
   const exec = simulatedExecutor(world);
   /** Lets `ms` of simulated time pass, even when no timer is pending. */
   const wait = async (ms: number) => {
@@ -407,5 +408,93 @@ describe("hosts that hang, callers that give up", () => {
     await l.wait(1000);
     expect(l.world.node("node1").process).toBe("stopped");
     expect(l.world.node("node1").control.state).toBe("shut down");
+  });
+});
+
+describe("the pooler in front of the VIP", () => {
+  const POOLER = { host: "pooler", port: 6432, adminUser: "postgres", database: "app" };
+  /** A write through the pooler, and what it answered once it did. */
+  const pooled = (l: ReturnType<typeof lab>, id: string) => {
+    const seen: { outcome?: unknown } = {};
+    l.world.writeThroughPooler(id, (o) => {
+      seen.outcome = o;
+    });
+    return seen;
+  };
+
+  it("paused, it holds its clients' writes without an error; resumed, they run on whoever then has the VIP", async () => {
+    const l = lab("debian", true);
+    expect(await l.run(l.exec.pausePooler(POOLER))).toEqual({ ok: true });
+    await l.run(l.exec.vipDown("node1"));
+    const held = pooled(l, "a");
+    await switchedOver(l);
+    await l.run(l.exec.vipUp("node2", true));
+    expect(held.outcome).toBeUndefined();
+    expect(await l.run(l.exec.resumePooler(POOLER))).toEqual({ ok: true });
+    expect(held.outcome).toEqual({ type: "ok", node: "node2" });
+    expect(l.applied("node2").has("a")).toBe(true);
+  });
+
+  it("its server connection to a node that lost the VIP is broken: that write is indeterminate, the next one reconnects", async () => {
+    const l = lab("debian", true);
+    expect(pooled(l, "a").outcome).toEqual({ type: "ok", node: "node1" });
+    await l.run(l.exec.vipDown("node1"));
+    await switchedOver(l);
+    await l.run(l.exec.vipUp("node2", true));
+    expect(pooled(l, "b").outcome).toMatchObject({ type: "info" });
+    expect(pooled(l, "c").outcome).toEqual({ type: "ok", node: "node2" });
+  });
+
+  it("a PAUSE waits for a transaction in flight; a restart forgets the pause and drops the held writes", async () => {
+    const l = lab("debian", true);
+    l.world.emit({ type: "pooler", change: { busyUntil: 500 } });
+    const pause = l.exec.pausePooler(POOLER);
+    await l.wait(300);
+    expect(await Promise.race([pause, "pending"])).toBe("pending");
+    expect(await l.run(pause)).toEqual({ ok: true });
+    expect(l.clock.now()).toBeGreaterThanOrEqual(500);
+    const held = pooled(l, "a");
+    l.world.emit({ type: "pooler", change: { up: false, paused: false, server: null } });
+    expect(held.outcome).toMatchObject({ type: "info" });
+    expect(pooled(l, "b").outcome).toMatchObject({ type: "fail" });
+  });
+
+  const run = (...faults: SimFault[]) =>
+    runScenario({
+      plan: "verified",
+      seed: 3,
+      faults,
+      ratePerSec: 50,
+      directShare: 0,
+      dirty: 800,
+      pooler: true,
+    });
+
+  it("the verified plan through it, with no fault: done, and not one write failed or left unknown", async () => {
+    const r = await run();
+    expect(r).toMatchObject({ status: "done", verdict: "ok", failed: 0, indeterminate: 0 });
+    expect(r.steps.map((s) => s.name)).toEqual(
+      expect.arrayContaining(["pausePoolers", "resumePoolers"]),
+    );
+  });
+
+  it("a transaction holding PAUSE past its deadline: the plan rolls back, resumes the pooler, and nothing fails", async () => {
+    const r = await run({
+      kind: "longTransaction",
+      at: { step: "waitStandbyCaughtUp", fraction: 0 },
+      forMs: 3000,
+    });
+    expect(r).toMatchObject({ status: "aborted", verdict: "ok", failed: 0, indeterminate: 0 });
+    expect(r.trace.at(-1)).toContain("pausePoolers: deadline passed");
+    expect(r.steps.map((s) => s.name)).toContain("resumePoolersOnWayBack");
+  });
+
+  it("a console out of reach at RESUME: the step tries again until it answers, and the run ends done", async () => {
+    const r = await run({
+      kind: "poolerUnreachable",
+      at: { step: "resumePoolers", fraction: 0 },
+      forMs: 3000,
+    });
+    expect(r).toMatchObject({ status: "done", verdict: "ok", failed: 0, indeterminate: 0 });
   });
 });

@@ -14,6 +14,17 @@ export interface CriticalWindow {
 
 const isFinal = (step: string) => (FINAL_STATES as readonly string[]).includes(step);
 
+/**
+ * A step that only resumes the poolers once the run has decided how it ends (every way out of
+ * it ends the run): for the cluster the run is over there, nothing of its safety is decided.
+ */
+export function windingUp(spec: PlanSpec, step: string): boolean {
+  const s = spec.steps[step];
+  return (
+    s?.actor === "resumePoolers" && isFinal(s.fail) && branchesOf(s).every((b) => isFinal(b.target))
+  );
+}
+
 /** The steps a run without faults goes through, in order: each step's first branch. */
 export function faultFreePath(spec: PlanSpec): string[] {
   const path: string[] = [];
@@ -40,7 +51,9 @@ export function criticalWindow(spec: PlanSpec): CriticalWindow {
     const step = spec.steps[id];
     if (!step || inWindow.has(id)) continue;
     inWindow.add(id);
-    const next = [...branchesOf(step).map((b) => b.target), step.fail].filter((t) => !isFinal(t));
+    const next = [...branchesOf(step).map((b) => b.target), step.fail].filter(
+      (t) => !isFinal(t) && !windingUp(spec, t),
+    );
     if (step.actor !== "vipUp") queue.push(...next);
     else for (const t of next) if (spec.steps[t]?.actor === "ensureServing") inWindow.add(t);
   }

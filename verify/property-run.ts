@@ -13,15 +13,19 @@ export function scenarioArbitrary(
   spec: PlanSpec = PLANS[plan],
   hosts: HostKind = "debian",
 ): fc.Arbitrary<Scenario> {
-  return fc.record({
-    plan: fc.constant(plan),
-    hosts: fc.constant(hosts),
-    seed: fc.integer({ min: 0, max: 0x7fffffff }),
-    faults: faultsArbitrary(spec),
-    ratePerSec: fc.integer({ min: 10, max: 60 }),
-    directShare: fc.constantFrom(0, 0.1, 0.3),
-    dirty: fc.integer({ min: 0, max: 5000 }),
-  });
+  // Half the scenarios have a pooler in front of the VIP, and its faults besides the others.
+  return fc.boolean().chain((pooler) =>
+    fc.record({
+      plan: fc.constant(plan),
+      hosts: fc.constant(hosts),
+      seed: fc.integer({ min: 0, max: 0x7fffffff }),
+      faults: faultsArbitrary(spec, pooler),
+      ratePerSec: fc.integer({ min: 10, max: 60 }),
+      directShare: fc.constantFrom(0, 0.1, 0.3),
+      dirty: fc.integer({ min: 0, max: 5000 }),
+      pooler: fc.constant(pooler),
+    }),
+  );
 }
 
 export interface Counterexample {

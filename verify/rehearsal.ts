@@ -12,6 +12,7 @@ import { type Endpoint, ensureWritesTable } from "../hosts/writes.ts";
 import { dockerExecutor } from "../lab/docker-executor.ts";
 import { connectDocker } from "../lab/engine.ts";
 import type { LabStatus } from "../lab/lifecycle.ts";
+import { labPooler } from "../lab/pooler.ts";
 import { labFiles } from "../lab/ssh-access.ts";
 import { labCluster, labNode, labTopology, PG } from "../lab/topology.ts";
 import type { PlanContext } from "../plan/context.ts";
@@ -98,6 +99,8 @@ export async function runOnLab(status: LabStatus, o: LabRunOptions): Promise<Rea
       targetVersion: target.version,
       timeouts,
       maxLagBytes: MAX_LAG_BYTES,
+      // The lab's pooler, when it has one serving, is paused across the switchover.
+      poolers: status.pooler?.running ? [labPooler(topology)] : [],
       journal: new FileJournal(journalPath),
       ...(o.rate !== undefined
         ? {

@@ -32,6 +32,8 @@ export interface Scenario {
   dirty: number;
   /** What runs the servers (sim/host.ts); stock Debian unless said otherwise. */
   hosts?: HostKind;
+  /** A PgBouncer in front of the VIP, named to the plan: the clients write through it. */
+  pooler?: boolean;
 }
 
 export interface ScenarioResult {
@@ -53,6 +55,8 @@ export interface ScenarioResult {
 export const TIME_BOUND_MS = 60_000;
 const SETTLE_MS = 2000;
 const TARGET_VERSION = "15.20";
+/** How the plan names the simulated pooler (the simulator has one pooler, whatever its name). */
+const SIM_POOLER = { host: "pooler", port: 6432, adminUser: "postgres", database: "app" };
 
 /**
  * Runs one scenario on its plan, or on `spec` (a variant of it, e.g. with a gate removed);
@@ -78,7 +82,15 @@ export function stepProfile(spec: PlanSpec, hosts: HostKind): Promise<StepProfil
   profiles.set(spec, byHosts);
   let p = byHosts.get(hosts);
   if (!p) {
-    const pilot = { plan: spec.id, hosts, ratePerSec: 30, directShare: 0.1, dirty: 1000 };
+    // With a pooler: its steps' profile is then measured too; without one they do nothing.
+    const pilot = {
+      plan: spec.id,
+      hosts,
+      ratePerSec: 30,
+      directShare: 0.1,
+      dirty: 1000,
+      pooler: true,
+    };
     p = measureProfile(spec, async (faults, seed) => {
       // A pilot's faults are each the first command of a step: no profile needed to place them.
       const { journal } = await runOnce({ ...pilot, faults, seed }, spec, {});
@@ -104,6 +116,7 @@ async function runOnce(
     version: "15.18",
     dirty: s.dirty,
     hosts: s.hosts ?? "debian",
+    pooler: s.pooler ?? false,
   };
   const clock = new SimClock();
   const cluster = simulatedCluster(clock, {
@@ -131,6 +144,7 @@ async function runOnce(
       targetVersion: TARGET_VERSION,
       timeouts: simTimeouts,
       maxLagBytes: 1 << 20,
+      poolers: s.pooler ? [SIM_POOLER] : [],
     },
     journal,
     world: cluster,
@@ -164,13 +178,22 @@ async function runOnce(
   return { result, journal: journal.entries() };
 }
 
-/** Faults that keep a node or a link away longer than the plan retries: it must give up. */
-const OUTLASTING: readonly FaultKind[] = ["freeze", "partition", "reboot"];
+/**
+ * Faults that keep a node, a link or the pooler away as long as the plan retries, or longer (the
+ * generator's outlasting durations start at the budget): it must give up.
+ */
+const OUTLASTING: readonly FaultKind[] = [
+  "freeze",
+  "partition",
+  "reboot",
+  "poolerRestart",
+  "poolerUnreachable",
+];
 
 /** Says which landed fault outlasted the plan's retry budget, if one did. */
 function outlasting(struck: readonly Strike[]): string | null {
   const budget = simTimeouts.persist;
-  const long = struck.find((s) => OUTLASTING.includes(s.kind) && faultMs(s.fault) > budget);
+  const long = struck.find((s) => OUTLASTING.includes(s.kind) && faultMs(s.fault) >= budget);
   return long
     ? `a ${long.kind} of ${faultMs(long.fault)} ms outlasted the plan's retry budget (${budget} ms)`
     : null;

@@ -41,8 +41,23 @@ export interface Moment {
  * strike: a command that ran on its host, whose reply is lost (the caller waits until its
  * deadline; the effect happened).
  */
-export type SimFault = FaultOf<Moment> | { kind: "replyLost"; at: Moment };
+export type SimFault = FaultOf<Moment> | { kind: "replyLost"; at: Moment } | PoolerFault<Moment>;
+
+/** Faults of the pooler in front of the VIP: drawn only for a scenario that has one. */
+export type PoolerFault<At> =
+  /** A client's transaction through the pooler stays open `forMs`: a PAUSE waits for its end. */
+  | { kind: "longTransaction"; at: At; forMs: number }
+  /** The pooler's host restarts: every connection is dropped, a pause forgotten. */
+  | { kind: "poolerRestart"; at: At; downMs: number }
+  /** Its console does not answer the operator (the applications are still served). */
+  | { kind: "poolerUnreachable"; at: At; forMs: number };
+
 export type FaultKind = SimFault["kind"];
+export const POOLER_FAULTS: readonly FaultKind[] = [
+  "longTransaction",
+  "poolerRestart",
+  "poolerUnreachable",
+];
 export const FAULT_KINDS: readonly FaultKind[] = [
   "crash",
   "freeze",
@@ -53,7 +68,10 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   "replyLost",
   "operatorDies",
   "reboot",
+  ...POOLER_FAULTS,
 ];
+/** What any scenario may be struck by. */
+export const CLUSTER_FAULTS = FAULT_KINDS.filter((k) => !POOLER_FAULTS.includes(k));
 export const COMMAND_FAULTS: readonly FaultKind[] = ["commandFails", "commandHangs", "replyLost"];
 
 /** What the simulator expects of each step, with no fault: how long it takes, how many commands. */
@@ -85,7 +103,7 @@ function lasting(min: number, max: number): fc.Arbitrary<number> {
  */
 function faultAt(
   steps: readonly string[],
-  only: readonly FaultKind[] = FAULT_KINDS,
+  only: readonly FaultKind[] = CLUSTER_FAULTS,
 ): fc.Arbitrary<SimFault> {
   const at = fc.record({
     step: fc.constantFrom(...steps),
@@ -146,6 +164,26 @@ function faultAt(
       weight: 1,
       arbitrary: fc.record({ kind: fc.constant("reboot"), node, at, downMs: lasting(200, 5000) }),
     },
+    {
+      kind: "longTransaction",
+      weight: 1,
+      // Mostly shorter than the PAUSE's deadline, which it then only delays; some outlast it.
+      arbitrary: fc.record({
+        kind: fc.constant("longTransaction"),
+        at,
+        forMs: fc.integer({ min: 50, max: 2 * simTimeouts.pause }),
+      }),
+    },
+    {
+      kind: "poolerRestart",
+      weight: 1,
+      arbitrary: fc.record({ kind: fc.constant("poolerRestart"), at, downMs: lasting(50, 3000) }),
+    },
+    {
+      kind: "poolerUnreachable",
+      weight: 1,
+      arbitrary: fc.record({ kind: fc.constant("poolerUnreachable"), at, forMs }),
+    },
   ];
   return fc.oneof(...kinds.filter((k) => only.includes(k.kind)));
 }
@@ -179,9 +217,10 @@ type Weighted = { weight: number; arbitrary: fc.Arbitrary<SimFault[]> };
  * (a standby frozen while the last writes through the VIP are acknowledged). The rest aim at
  * the other steps, the same two ways. Shrinking tries no fault first, then fewer.
  */
-export function faultsArbitrary(spec: PlanSpec): fc.Arbitrary<SimFault[]> {
+export function faultsArbitrary(spec: PlanSpec, pooler = false): fc.Arbitrary<SimFault[]> {
   const window = criticalWindow(spec);
   const path = faultFreePath(spec);
+  const pooled = pooledSteps(spec, path);
   const approach = path[path.indexOf(window.onPath[0] ?? "") - 1];
   const elsewhere = path.filter((s) => !window.steps.includes(s) && s !== approach);
   const via = detours(spec);
@@ -196,14 +235,50 @@ export function faultsArbitrary(spec: PlanSpec): fc.Arbitrary<SimFault[]> {
     { weight: 1, arbitrary: single(elsewhere) },
     { weight: 1, arbitrary: among(detoursInto(false)) },
   ].filter((d): d is Weighted => d.arbitrary !== null);
+  const cluster = fc.array(fc.oneof(...draws), { minLength: 1, maxLength: 2 }).map((d) => d.flat());
+  // With a pooler, most struck scenarios get one of its faults besides: the cluster's faults
+  // keep their share, and a scenario without any fault stays one.
+  const struck =
+    !pooler || pooled.paused.length === 0
+      ? cluster
+      : fc
+          .tuple(
+            cluster,
+            fc.option(
+              fc.oneof(
+                { weight: 2, arbitrary: faultAt(pooled.pausing, ["longTransaction"]) },
+                {
+                  weight: 3,
+                  arbitrary: faultAt(pooled.paused, ["poolerRestart", "poolerUnreachable"]),
+                },
+              ),
+              { freq: 3 },
+            ),
+          )
+          .map(([c, p]) => (p === null ? c : [...c, p]));
   return fc.oneof(
     { withCrossShrink: true },
     { weight: 1, arbitrary: fc.constant<SimFault[]>([]) },
-    {
-      weight: 12,
-      arbitrary: fc.array(fc.oneof(...draws), { minLength: 1, maxLength: 2 }).map((d) => d.flat()),
-    },
+    { weight: 12, arbitrary: struck },
   );
+}
+
+/**
+ * Where a pooler's faults aim: a long transaction as its PAUSE is sent (the step before and the
+ * pause itself); a restart or its console out of reach while it is paused (from its pause to its
+ * resume on the fault-free path) and where the way back resumes it.
+ */
+function pooledSteps(spec: PlanSpec, path: readonly string[]) {
+  const pooling = (s: string) =>
+    ["pausePoolers", "resumePoolers"].includes(spec.steps[s]?.actor ?? "");
+  const at = path.flatMap((s, i) => (pooling(s) ? [i] : []));
+  const [first, last] = [at[0], at.at(-1)];
+  if (first === undefined || last === undefined) return { pausing: [], paused: [] };
+  const back = Object.keys(spec.steps).filter((s) => pooling(s) && !path.includes(s));
+  return {
+    pausing: path.slice(Math.max(0, first - 1), first + 1),
+    paused: [...path.slice(first, last + 1), ...back],
+  };
 }
 
 function single(
@@ -228,6 +303,14 @@ const ORDINALS = ["first", "second", "third", "fourth", "fifth"];
 export function describeSimFault(f: SimFault, profile?: StepProfile): string {
   const { step, fraction } = f.at;
   const expected = profile?.[step];
+  const pct = `${Math.round(fraction * 100)}%`;
+  const when = expected ? `${Math.round(fraction * expected.ms)} ms (${pct})` : pct;
+  if (f.kind === "longTransaction")
+    return `a client's transaction through the pooler stays open ${f.forMs} ms from ${when} into ${step}`;
+  if (f.kind === "poolerRestart")
+    return `the pooler's host restarts ${when} into ${step}, down for ${f.downMs} ms`;
+  if (f.kind === "poolerUnreachable")
+    return `the pooler's console does not answer for ${f.forMs} ms from ${when} into ${step}`;
   if (f.kind === "commandFails" || f.kind === "commandHangs" || f.kind === "replyLost") {
     const k = expected ? commandIndex(fraction, expected.calls) : null;
     const which =
@@ -235,8 +318,6 @@ export function describeSimFault(f: SimFault, profile?: StepProfile): string {
     if (f.kind === "replyLost") return `${which} runs, but its reply is lost`;
     return `${which} ${f.kind === "commandFails" ? "fails" : "hangs"}`;
   }
-  const pct = `${Math.round(fraction * 100)}%`;
-  const when = expected ? `${Math.round(fraction * expected.ms)} ms (${pct})` : pct;
   return describeFaultAt(f, `${when} into ${step}`);
 }
 

@@ -2,7 +2,8 @@ import type { CallOptions, Executor, NodeName } from "../core/executor.ts";
 import { branchesOf, FINAL_STATES, type PlanSpec } from "../plan/spec.ts";
 import type { Operator, RunNemesis } from "../run/driver.ts";
 import { reboot } from "../sim/host.ts";
-import { CLIENT, type World } from "../sim/world.ts";
+import { CLIENT, OPERATOR, POOLER, type World } from "../sim/world.ts";
+import { windingUp } from "./critical-window.ts";
 import {
   COMMAND_FAULTS,
   commandIndex,
@@ -10,6 +11,7 @@ import {
   describeSimFault,
   type FaultKind,
   type FaultOf,
+  POOLER_FAULTS,
   type Role,
   type SimFault,
   type StepProfile,
@@ -153,6 +155,8 @@ export class WorldNemesis implements RunNemesis {
 
   private strike(f: SimFault, operator: Operator): void {
     if (this.over || closingStep(this.spec, this.step)) return;
+    if (windingUp(this.spec, this.step) && !POOLER_FAULTS.includes(f.kind))
+      return this.noEffect(f, "the run has ended for the cluster: only the poolers are resumed");
     if (f.kind !== "operatorDies") {
       if (this.strikeWorld(f)) this.landed(f);
       else this.noEffect(f, "it was so already");
@@ -210,6 +214,28 @@ export class WorldNemesis implements RunNemesis {
         );
         return true;
       }
+      case "longTransaction": {
+        if (!w.state.pooler?.up) return false;
+        const until = w.clock.now() + f.forMs;
+        if (w.state.pooler.busyUntil >= until) return false;
+        w.emit({ type: "pooler", change: { busyUntil: until } });
+        return true;
+      }
+      case "poolerRestart":
+        if (!w.state.pooler?.up) return false;
+        w.emit({
+          type: "pooler",
+          change: { up: false, paused: false, server: null, busyUntil: 0 },
+        });
+        this.healLater(f.downMs, "pooler", () => w.emit({ type: "pooler", change: { up: true } }));
+        return true;
+      case "poolerUnreachable":
+        if (!w.state.pooler || !w.connected(OPERATOR, POOLER)) return false;
+        w.emit({ type: "link", a: OPERATOR, b: POOLER, up: false });
+        this.healLater(f.forMs, "link:operator|pooler", () =>
+          w.emit({ type: "link", a: OPERATOR, b: POOLER, up: true }),
+        );
+        return true;
       default:
         return false;
     }

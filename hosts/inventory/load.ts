@@ -4,7 +4,7 @@ import { dirname, resolve } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { EnvironmentError } from "../../core/errors.ts";
-import type { NodeName } from "../../core/executor.ts";
+import type { NodeName, Pooler } from "../../core/executor.ts";
 import { type HookName, type Hooks, hookFromLine, hookPolicies } from "../../core/hooks.ts";
 import { productionTimeouts, type Timeouts } from "../../core/timeouts.ts";
 import type { ClusterSpec, HostSpec } from "../commands.ts";
@@ -45,6 +45,8 @@ export interface Inventory {
   minFreeBytes: number;
   /** The operator's commands at named moments of the run (core/hooks.ts). */
   hooks: Hooks;
+  /** PgBouncers in front of the VIP, paused across the switchover. */
+  poolers: Pooler[];
 }
 
 /** Reads and validates an inventory; nothing connects before this has succeeded. */
@@ -132,6 +134,7 @@ function resolveInventory(inv: InventoryFile, file: string): Inventory {
     maxLagBytes: inv.maxLagBytes,
     minFreeBytes: inv.minFreeBytes,
     hooks: resolveHooks(inv.hooks),
+    poolers: inv.poolers,
   };
 }
 

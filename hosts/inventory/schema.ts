@@ -105,6 +105,7 @@ const timeouts = z
     replay: z.number().int().positive(),
     promote: z.number().int().positive(),
     rejoin: z.number().int().positive(),
+    pause: z.number().int().positive(),
     persist: z.number().int().positive(),
   })
   .partial();
@@ -125,6 +126,21 @@ const hook = z.union(
   ],
   { error: 'expected a command line, or {run, deadline, onFailure: "continue" | "rollback"}' },
 );
+
+/**
+ * A PgBouncer in front of the VIP (its [databases] pointing at the VIP), reached directly from
+ * the operator's machine: the plan pauses `database` before the VIP goes down and resumes it on
+ * the new primary. `adminUser` must be in its admin_users.
+ */
+const pooler = z.strictObject({
+  host: hostName,
+  port: port.default(6432),
+  adminUser: nonEmpty.regex(/^[A-Za-z_][A-Za-z0-9_-]{0,62}$/, "expected a user name"),
+  /** As the pooler's [databases] names it: what PAUSE and RESUME take. */
+  database: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, "expected a pooled database name (letters, digits, _)"),
+});
 
 export const inventorySchema = z
   .strictObject({
@@ -171,6 +187,7 @@ export const inventorySchema = z
       })
       .prefault({}),
     timeouts: timeouts.prefault({}),
+    poolers: z.array(pooler).default([]),
     hooks: z.partialRecord(z.enum(HOOK_NAMES), hook).default({}),
     /** Pre-flight refuses to start when the standby lags more, or a disk has less free. */
     maxLagBytes: z
