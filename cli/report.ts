@@ -36,6 +36,7 @@ export function renderReport(r: RealRunReport, workload: boolean): string {
     lines.push(
       `lost: ${r.lostWrites ?? "unknown"}`,
       `write outage (longest stretch without an acknowledged write through ${via}): ${describeOutage(r.outage, ms)}${outageAt(r)}`,
+      `write outage during the switchover: ${r.switchover ? ms(r.switchover.outage.ms) : "none (the VIP never went down)"}`,
       `write latency through ${via} (acknowledged writes) during the switchover: ${switchover}`,
       `write latency through ${via} (acknowledged writes) during the whole run: ${latency(r.latencyMs)}`,
     );

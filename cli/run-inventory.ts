@@ -23,8 +23,10 @@ import {
   type CheckItem,
   gatherFacts,
   judge,
+  preflightLink,
   preflightLooks,
   preflightTarget,
+  probeReplicationBack,
   renderChecklist,
 } from "../hosts/preflight.ts";
 import { stateDir } from "../hosts/state-dir.ts";
@@ -199,8 +201,17 @@ async function preflight(
     gatherFacts(x, x.connections.run, inv, host(inv.standby)),
   ]);
   const target = preflightTarget(inv, p, s);
+  // The link as the standby has it, on the cluster whose commands the executor builds (the
+  // probe back and the rebuild both connect with it).
+  const link = preflightLink(inv, p, s);
+  if (link.ok) inv.cluster.standbyLink = link.link;
+  const replicationTo = await probeReplicationBack(x.connections.run, inv, host(inv.primary));
   return {
-    items: [...reach, ...(await lockChecks(inv, x, me, takeOver)), ...judge(inv, p, s)],
+    items: [
+      ...reach,
+      ...(await lockChecks(inv, x, me, takeOver)),
+      ...judge(inv, { ...p, replicationTo }, s),
+    ],
     targetVersion: target.ok ? target.version : inv.targetVersion,
   };
 }
@@ -217,6 +228,7 @@ export function renderDryRun(inv: Inventory): string {
     targetVersion: inv.targetVersion,
     timeouts: inv.timeouts,
     maxLagBytes: inv.maxLagBytes,
+    poolers: inv.poolers,
   });
   const line = (c: CommandView) => {
     const host = inv.cluster.nodes.find((n) => n.name === c.host);
@@ -312,6 +324,8 @@ async function execute(
       targetVersion: context?.targetVersion ?? inv.targetVersion,
       timeouts: context?.timeouts ?? inv.timeouts,
       maxLagBytes: context?.maxLagBytes ?? inv.maxLagBytes,
+      poolers: context?.poolers ?? inv.poolers,
+      ...(inv.cluster.standbyLink ? { standbyLink: inv.cluster.standbyLink } : {}),
       journal,
       onStep: stepProgress(toStderr("run")),
       signal: interrupt.signal,
@@ -395,7 +409,8 @@ async function resume(
     );
     return { kind: "printed", code: pos.ended === "done" ? 0 : 2 };
   }
-  // The resumed run's deadlines are the journal's, as its plan's are.
+  // The resumed run's deadlines and the old primary's link are the journal's, as its plan's are.
+  if (pos.context.standbyLink) inv.cluster.standbyLink = pos.context.standbyLink;
   const executor = await sshExecutor(inv, {
     acceptNewHostKeys: o.acceptNewHostKeys,
     passphrase: passphraseSource(),

@@ -7,7 +7,9 @@ import type {
   Stop,
   TimelineFork,
 } from "../core/executor.ts";
-import { formatLsn, parseLsn } from "../core/lsn.ts";
+import { parseLsn } from "../core/lsn.ts";
+import type { StandbyLink } from "../core/standby-link.ts";
+import { formatConninfo } from "./conninfo.ts";
 import { type ControlledHost, configFileOf, type HostControl, lifecycle } from "./control.ts";
 import { type HostCommand, pollUntil, shellQuote } from "./shell.ts";
 import { SELECT_WRITES_SQL } from "./writes.ts";
@@ -50,6 +52,8 @@ export interface ClusterSpec {
   packages: string[];
   /** --unhold: the upgrade unholds those of `packages` on hold, and holds them again after. */
   unhold?: boolean;
+  /** How the old primary, rebuilt as a standby, connects (pre-flight reads it from the pair). */
+  standbyLink?: StandbyLink;
 }
 
 /** "15.20-0+deb12u1" (dpkg) or "15.20 (Debian …)" (server_version) → "15.20". */
@@ -93,6 +97,23 @@ function announceVip(c: ClusterSpec): string {
   return `{ arping -q -U -c 2 -I ${shellQuote(c.vip.device)} ${shellQuote(c.vip.address)} >/dev/null 2>&1 & a=$!; sleep 0.05; kill -0 $a 2>/dev/null || wait $a; }`;
 }
 
+/**
+ * ONE_TRIP: two commands a call always runs one after the other go as one script, the second
+ * only once the first succeeded, their outputs apart at OUTPUT_BREAK: each round trip to a host
+ * costs ~10-20 ms, and the VIP is off the old primary until the new one holds it.
+ */
+export const OUTPUT_BREAK = "--- pg-switchover: then ---";
+function bothOutputs(first: string, then: string): string {
+  return `{ ${first}; } && echo ${shellQuote(OUTPUT_BREAK)} && { ${then}; }`;
+}
+
+/** A bothOutputs command's two outputs. */
+export function splitOutputs(stdout: string): [string, string] {
+  const at = stdout.indexOf(`${OUTPUT_BREAK}\n`);
+  if (at < 0) throw new Error(`no "${OUTPUT_BREAK}" in: ${stdout.trim().slice(0, 200)}`);
+  return [stdout.slice(0, at), stdout.slice(at + OUTPUT_BREAK.length + 1)];
+}
+
 /** Where a host keeps the packages --unhold lifted, until they are held again. */
 const UNHELD_DIR = "/var/lib/pg-switchover";
 /** How --unhold's upgrade prints what it unheld and held again, for the journal. */
@@ -115,6 +136,11 @@ function unholdingAround(c: ClusterSpec, install: string): string {
     `{ test -z "$held" || { apt-mark hold $held >/dev/null && ${say("held again")}; }; } && rm -f ${UNHELD_FILE}`,
     "exit $rc",
   ].join("; ");
+}
+
+/** `name = 'value'` for postgresql.auto.conf: a quote doubled, a backslash too (GUC_scanstr). */
+function settingLine(name: string, value: string): string {
+  return `${name} = '${value.replace(/[\\']/g, (ch) => ch + ch)}'`;
 }
 
 /** REPLICATION_SQL's row: LSNs as PostgreSQL prints them (`X/Y`), null where they do not apply. */
@@ -150,10 +176,25 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
   const vip = q(`${c.vip.address}/${c.vip.prefix}`);
   const dev = q(c.vip.device);
   const bound = q(` ${c.vip.address}/`);
+  /** The rebuild's keywords for the new upstream, then the pair's own (sslmode, passfile, …). */
   const conninfo = (up: HostSpec) =>
-    `host=${up.address} port=${up.port} user=${c.replicationUser} application_name=${h.name}`;
+    formatConninfo({
+      host: up.address,
+      port: String(up.port),
+      user: c.replicationUser,
+      application_name: h.name,
+      ...c.standbyLink?.keywords,
+    });
+  const autoConf = `${data}/postgresql.auto.conf`;
   const life = lifecycle(h);
   const configFile = configFileOf(h);
+  const installedVersion = `dpkg-query -W -f='\${Version}' ${q(c.packages[0] ?? "")}`;
+  const vipShow = `ip -o -4 addr show dev ${dev}`;
+  const controlData = `${untranslated("pg_controldata")} -D ${data}`;
+  /** The record at `lsn`, to read where it ends; `lsn` and `timeline` are shell words. */
+  const walRecord = (lsn: string, timeline: string) =>
+    `${untranslated("pg_waldump")} -p ${data}/pg_wal -t ${timeline} -s ${lsn} -n 1`;
+  const latestTimelineHistory = `f=$(ls -1 ${data}/pg_wal/*.history 2>/dev/null | sort | tail -n 1) && test -n "$f" && basename "$f" .history && cat "$f"`;
   return {
     /** What a listing and a failure call the stop and the start, per control mode. */
     stopWhat: life.stopWhat,
@@ -161,8 +202,10 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
     fenceWhat: life.fenceWhat,
     /** Exit 0: running; 3: not running; 4: no data directory (pg_ctl status). */
     status: life.status,
-    installedVersion: root(`dpkg-query -W -f='\${Version}' ${q(c.packages[0] ?? "")}`),
-    vipShow: root(`ip -o -4 addr show dev ${dev}`),
+    installedVersion: root(installedVersion),
+    vipShow: root(vipShow),
+    /** installedVersion, then vipShow: one round trip, as status needs both (ONE_TRIP). */
+    versionAndVip: root(bothOutputs(installedVersion, vipShow)),
     /** Already stopped is done. Fenced: first, so that it stays down should the host restart. */
     stop: (stop: Stop, timeoutS: number) => life.stop(stop, timeoutS),
     /** Already running is done; on failure, the end of the server log says why. Unfences. */
@@ -188,23 +231,33 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
     replication: pg(psql(REPLICATION_SQL.replace(/\s+/g, " "))),
     /** The ids of the rows clients wrote (see writes.ts), as one JSON array. */
     writtenIds: pg(psql(SELECT_WRITES_SQL, c.database)),
-    controlData: pg(`${untranslated("pg_controldata")} -D ${data}`),
-    /** The record at `lsn`, to read where it ends. A string: a stand-in, for a listing. */
-    walRecord: (lsn: Lsn | string, timeline: number | string) =>
-      pg(
-        `${untranslated("pg_waldump")} -p ${data}/pg_wal -t ${q(String(timeline))} -s ${q(typeof lsn === "number" ? formatLsn(lsn) : lsn)} -n 1`,
-      ),
-    /** The newest timeline history file: its timeline (the file name, hex), then its lines. */
-    latestTimelineHistory: pg(
-      `f=$(ls -1 ${data}/pg_wal/*.history 2>/dev/null | sort | tail -n 1) && test -n "$f" && basename "$f" .history && cat "$f"`,
+    controlData: pg(controlData),
+    /**
+     * pg_controldata, then pg_waldump at the latest checkpoint and timeline it printed, to read
+     * where that record ends: one round trip (ONE_TRIP).
+     */
+    controlDataAndRecord: pg(
+      `c=$(${controlData}) && ${bothOutputs(
+        `printf '%s\\n' "$c"`,
+        walRecord(
+          `"$(printf '%s\\n' "$c" | sed -n 's/^Latest checkpoint location: *//p')"`,
+          `"$(printf '%s\\n' "$c" | sed -n "s/^Latest checkpoint's TimeLineID: *//p")"`,
+        ),
+      )}`,
     ),
+    /** The newest timeline history file: its timeline (the file name, hex), then its lines. */
+    latestTimelineHistory: pg(latestTimelineHistory),
+    /** Then the new timeline's history file (ONE_TRIP). */
     promote: (timeoutS: number) =>
       pg(
-        `${bin("pg_ctl")} promote -D ${data} -W && ${pollUntil(
-          `${untranslated("pg_controldata")} -D ${data} | grep -q '^Database cluster state: *in production'`,
-          timeoutS,
-          "server did not promote in time",
-        )}`,
+        bothOutputs(
+          `${bin("pg_ctl")} promote -D ${data} -W && ${pollUntil(
+            `${controlData} | grep -q '^Database cluster state: *in production'`,
+            timeoutS,
+            "server did not promote in time",
+          )}`,
+          latestTimelineHistory,
+        ),
       ),
     /** Not bound is done. */
     vipDown: root(
@@ -215,12 +268,34 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
         `{ ip -o -4 addr show dev ${dev} | grep -q ${bound} || ip addr add ${vip} dev ${dev}; }` +
           (announce ? ` && ${announceVip(c)}` : ""),
       ),
-    configureStandby: (upstream: HostSpec) =>
-      pg(
-        `sed -i '/^primary_conninfo/d' ${data}/postgresql.auto.conf && echo ${shellQuote(
-          `primary_conninfo = '${conninfo(upstream)}'`,
-        )} >> ${data}/postgresql.auto.conf && touch ${data}/standby.signal`,
-      ),
+    /**
+     * With a slot: made on the upstream first, over the replication connection the standby
+     * will stream on (the replication user may), WAL reserved from then on; one already there
+     * (SQLSTATE 42710, a run resumed) is the one. The slot it replaces goes from this stopped
+     * server's pg_replslot (what a base backup leaves out): a standby keeps WAL for its slots too.
+     */
+    configureStandby: (upstream: HostSpec) => {
+      const slot = c.standbyLink?.slot?.name ?? null;
+      const replaced = c.standbyLink?.slot?.replaces ?? null;
+      return pg(
+        [
+          ...(slot
+            ? [
+                `{ out=$(PGCONNECT_TIMEOUT=10 ${bin("psql")} -X -w -At -v VERBOSITY=sqlstate -c ${q(
+                  `CREATE_REPLICATION_SLOT ${slot} PHYSICAL RESERVE_WAL`,
+                )} ${q(`${conninfo(upstream)} dbname=replication replication=true`)} 2>&1) || echo "$out" | grep -q 42710 || { echo "slot ${slot} on ${upstream.name}: $out" >&2; exit 1; }; }`,
+              ]
+            : []),
+          ...(replaced ? [`rm -Rf ${data}/pg_replslot/${q(replaced)}`] : []),
+          `sed -i '/^primary_conninfo/d;/^primary_slot_name/d' ${autoConf}`,
+          `printf "%s\\n" ${q(settingLine("primary_conninfo", conninfo(upstream)))} >> ${autoConf}`,
+          ...(slot
+            ? [`printf "%s\\n" ${q(settingLine("primary_slot_name", slot))} >> ${autoConf}`]
+            : []),
+          `touch ${data}/standby.signal`,
+        ].join(" && "),
+      );
+    },
     rewind: (source: HostSpec) =>
       pg(
         `${bin("pg_rewind")} -D ${data}${configFile ? ` ${q(`--config-file=${configFile}`)}` : ""} --source-server=${shellQuote(
@@ -236,19 +311,20 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
           `${bin("pg_verifybackup")} -q -n ${data}.new`,
           `du -sb ${data}.new | cut -f1`,
           `sed -i '/^primary_conninfo/d' ${data}.new/postgresql.auto.conf`,
-          `echo ${shellQuote(`primary_conninfo = '${conninfo(source)}'`)} >> ${data}.new/postgresql.auto.conf`,
+          `printf "%s\\n" ${q(settingLine("primary_conninfo", conninfo(source)))} >> ${data}.new/postgresql.auto.conf`,
           `{ test ! -e ${data} || { rm -Rf ${data}.old && mv ${data} ${data}.old; }; }`,
           `mv ${data}.new ${data}`,
         ].join(" && "),
       ),
     /**
      * Pre-flight, on the primary: a replication connection to `up` as the rejoin makes one after
-     * the switchover (its pg_hba.conf, this host's password file), never prompting.
+     * the switchover (its pg_hba.conf, this host's password file, the link's keywords), never
+     * prompting.
      */
     replicationProbe: (up: HostSpec) =>
       pg(
         `PGCONNECT_TIMEOUT=10 ${bin("psql")} -X -w -At -c IDENTIFY_SYSTEM ${shellQuote(
-          `host=${up.address} port=${up.port} user=${c.replicationUser} dbname=replication replication=true application_name=${h.name}`,
+          `${conninfo(up)} dbname=replication replication=true`,
         )} 2>&1`,
       ),
     /** Pre-flight: bytes free on the data directory's filesystem. */

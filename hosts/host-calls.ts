@@ -1,4 +1,4 @@
-import type { ExecutorCall, Lsn, NodeName, Stop } from "../core/executor.ts";
+import type { ExecutorCall, NodeName, Pooler, Stop } from "../core/executor.ts";
 import { hostDeadline, ownWaitS, type Timeouts } from "../core/timeouts.ts";
 import {
   type ClusterSpec,
@@ -7,6 +7,7 @@ import {
   type HostSpec,
   hostCommands,
 } from "./commands.ts";
+import { consoleStatements } from "./pooler-admin.ts";
 import { ROOT_COMMAND_DIR, underDeadline, userCommandDir } from "./shell.ts";
 import { CREATE_WRITES_SQL, INSERT_WRITE_SQL, SERVER_IDENTITY_SQL } from "./writes.ts";
 
@@ -37,9 +38,12 @@ export function onHost(send: HostSend, h: HostSpec): HostCommand {
   });
 }
 
-/** A client's statement (the probe): to the VIP or a node's own address, through the pg driver. */
+/**
+ * A client's statement through the pg driver: the probe, to the VIP or a node's own address;
+ * a pooler's console statement, to `pgbouncer`.
+ */
 export interface ClientSend {
-  target: NodeName | "vip";
+  target: NodeName | "vip" | "pgbouncer";
   /** Where the cluster says it listens (the executor may reach it through a tunnel). */
   address: string;
   sql: string;
@@ -80,8 +84,7 @@ export function hostSends(cluster: ClusterSpec, t: Timeouts) {
     /** Run side by side. */
     status: (n: NodeName) => ({
       server: send(n, "pg_ctl status", (c) => c.status),
-      version: send(n, "dpkg-query", (c) => c.installedVersion),
-      vip: send(n, "ip addr show", (c) => c.vipShow),
+      versionAndVip: send(n, "dpkg-query, ip addr show", (c) => c.versionAndVip),
     }),
     stopPostgres: (n: NodeName, stop: Stop) =>
       changes(send(n, commandsOf(n).stopWhat(stop), (c) => c.stop(stop, seconds(t.stop)), t.stop)),
@@ -93,17 +96,19 @@ export function hostSends(cluster: ClusterSpec, t: Timeouts) {
     checkpoint: (n: NodeName) => send(n, "CHECKPOINT", (c) => c.checkpoint),
     replication: (n: NodeName) => send(n, "replication status", (c) => c.replication),
     /** pg_controldata, then pg_waldump at the latest checkpoint it names, to read its end. */
-    controlData: (n: NodeName) => ({
-      control: send(n, "pg_controldata", (c) => c.controlData),
-      record: (lsn: Lsn | string, timeline: number | string) =>
-        send(n, "pg_waldump", (c) => c.walRecord(lsn, timeline)),
-    }),
+    controlData: (n: NodeName) =>
+      send(n, "pg_controldata, pg_waldump", (c) => c.controlDataAndRecord),
     timelineFork,
     /** pg_ctl promote, then the new timeline from its history file. */
-    promote: (n: NodeName) => ({
-      promote: changes(send(n, "pg_ctl promote", (c) => c.promote(seconds(t.promote)), t.promote)),
-      fork: timelineFork(n),
-    }),
+    promote: (n: NodeName) =>
+      changes(
+        send(
+          n,
+          "pg_ctl promote, timeline history",
+          (c) => c.promote(seconds(t.promote)),
+          t.promote,
+        ),
+      ),
     vipDown: (n: NodeName) => changes(send(n, "ip addr del", (c) => c.vipDown)),
     vipUp: (n: NodeName, announce: boolean) =>
       changes(send(n, "ip addr add", (c) => c.vipUp(announce))),
@@ -117,6 +122,30 @@ export function hostSends(cluster: ClusterSpec, t: Timeouts) {
     removeSetAside: (n: NodeName) =>
       changes(send(n, "rm set-aside directory", (c) => c.removeSetAside)),
     writtenIds: (n: NodeName) => send(n, "reading the written ids", (c) => c.writtenIds),
+    /**
+     * A pooler's console statements (hosts/pooler-admin.ts), each on a connection of its own.
+     * PAUSE's deadline ends before its step's, so that its own RESUME still runs in time.
+     */
+    pooler: (p: Pooler) => {
+      const sql = consoleStatements(p.database);
+      const at = (statement: string, deadlineMs: number): ClientSend => ({
+        target: "pgbouncer",
+        address: `${p.host}:${p.port}`,
+        sql: statement,
+        deadlineMs,
+      });
+      const pause = hostDeadline(t.pause).termMs;
+      return {
+        pause: {
+          show: at(sql.show, pause),
+          resume: at(sql.resume, pause),
+          pause: at(sql.pause, pause),
+        },
+        show: at(sql.show, t.command),
+        resume: at(sql.resume, t.command),
+        reconnect: at(sql.reconnect, t.command),
+      };
+    },
     /** The INSERT; on a fresh cluster (no table yet) the CREATE TABLE, then the INSERT again. */
     probeWrite: (target: NodeName | "vip") => ({
       insert: { target, address: address(target), sql: INSERT_WRITE_SQL, deadlineMs: t.command },
@@ -134,9 +163,6 @@ export function hostSends(cluster: ClusterSpec, t: Timeouts) {
 
 export type HostSends = ReturnType<typeof hostSends>;
 
-/** Stand-ins for the values a call only learns as it runs, in a listing. */
-export const STAND_IN = { lsn: "<checkpoint-lsn>", timeline: "<timeline>" } as const;
-
 /** One thing a call sends, as a listing shows it; `note` says when, if not always. */
 export type Sent =
   | { kind: "host"; send: HostSend; note?: string }
@@ -150,10 +176,15 @@ export function sentBy(s: HostSends, c: ExecutorCall): Sent[] {
     send,
     ...(note ? { note } : {}),
   });
+  const client = (send: ClientSend, note?: string): Sent => ({
+    kind: "client",
+    send,
+    ...(note ? { note } : {}),
+  });
   switch (c.method) {
     case "status": {
       const st = s.status(c.args[0]);
-      return [host(st.server), host(st.version), host(st.vip)];
+      return [host(st.server), host(st.versionAndVip)];
     }
     case "stopPostgres":
       return [host(s.stopPostgres(c.args[0], c.args[1]))];
@@ -167,22 +198,12 @@ export function sentBy(s: HostSends, c: ExecutorCall): Sent[] {
       return [host(s.checkpoint(c.args[0]))];
     case "replication":
       return [host(s.replication(c.args[0]))];
-    case "controlData": {
-      const cd = s.controlData(c.args[0]);
-      return [
-        host(cd.control),
-        host(
-          cd.record(STAND_IN.lsn, STAND_IN.timeline),
-          "then, at the latest checkpoint and timeline pg_controldata printed",
-        ),
-      ];
-    }
+    case "controlData":
+      return [host(s.controlData(c.args[0]))];
     case "timelineFork":
       return [host(s.timelineFork(c.args[0]))];
-    case "promote": {
-      const p = s.promote(c.args[0]);
-      return [host(p.promote), host(p.fork, "then, the new timeline")];
-    }
+    case "promote":
+      return [host(s.promote(c.args[0]))];
     case "vipDown":
       return [host(s.vipDown(c.args[0]))];
     case "vipUp":
@@ -216,6 +237,21 @@ export function sentBy(s: HostSends, c: ExecutorCall): Sent[] {
           }),
         ),
       ];
+    }
+    case "pausePooler": {
+      const p = s.pooler(c.args[0]).pause;
+      return [
+        client(p.show),
+        client(p.resume, "only if it shows paused already (a resumed run)"),
+        client(p.pause),
+        client(p.resume, "if PAUSE has not returned by its deadline: the pause is undone"),
+      ];
+    }
+    case "reconnectPooler":
+      return [client(s.pooler(c.args[0]).reconnect)];
+    case "resumePooler": {
+      const p = s.pooler(c.args[0]);
+      return [client(p.show), client(p.resume, "only if it shows paused")];
     }
     case "notify":
       return [

@@ -4,6 +4,7 @@ import type {
   Executor,
   NodeName,
   Outcome,
+  Pooler,
   ReplicationStatus,
   StandbyInfo,
 } from "../core/executor.ts";
@@ -19,9 +20,17 @@ import {
   parseWalRecordEnd,
   type ReplicationRow,
   shortVersion,
+  splitOutputs,
   vipBound,
 } from "./commands.ts";
 import { type HostSend, hostSends, onHost } from "./host-calls.ts";
+import {
+  type AdminOutcome,
+  type PoolerConsole,
+  pausePooler,
+  reconnectPooler,
+  resumePooler,
+} from "./pooler-admin.ts";
 import { type Endpoint, serverIdentity, writeOnce } from "./writes.ts";
 
 /** What a host command printed and how it ended; `code` null: its deadline passed first. */
@@ -95,15 +104,11 @@ export function shellExecutor(o: ShellExecutorOptions): Executor {
   }
   const done = () => ({});
 
-  const controlData = async (name: NodeName, opts?: CallOptions) => {
-    const sent = sends.controlData(name);
-    const cd = await outcome(sent.control, opts, (s) => parseControlData(s));
-    if (!cd.ok) return cd;
-    return outcome(sent.record(cd.checkpointLsn, cd.timeline), opts, (s) => ({
-      ...cd,
-      checkpointEndLsn: parseWalRecordEnd(s),
-    }));
-  };
+  const controlData = async (name: NodeName, opts?: CallOptions) =>
+    outcome(sends.controlData(name), opts, (s) => {
+      const [control, record] = splitOutputs(s);
+      return { ...parseControlData(control), checkpointEndLsn: parseWalRecordEnd(record) };
+    });
 
   const timelineFork = async (name: NodeName, opts?: CallOptions) =>
     outcome(sends.timelineFork(name), opts, (s) => parseTimelineHistory(s));
@@ -125,27 +130,37 @@ export function shellExecutor(o: ShellExecutorOptions): Executor {
     );
   }
 
+  /** A console command's answer as the port's: a deadline the plan's signal ended is unknown. */
+  async function consoleOutcome(
+    p: Pooler,
+    opts: CallOptions | undefined,
+    send: (c: PoolerConsole, signal: { signal?: AbortSignal }) => Promise<AdminOutcome>,
+  ): Promise<Outcome> {
+    const c = { host: p.host, port: p.port, adminUser: p.adminUser };
+    const r = await send(c, opts?.signal ? { signal: opts.signal } : {});
+    if (opts?.signal?.aborted) throw new AbortedError();
+    return r.ok ? ok : { ok: false, reason: `pooler ${p.host}:${p.port}: ${r.detail}` };
+  }
   const copied = (send: HostSend, opts: CallOptions | undefined, parse: Parse) =>
     outcome(send, opts, (s) => ({ bytesCopied: parse(s) }));
 
   return {
     async status(name, opts) {
       const sent = sends.status(name);
-      const [pgctl, version, vip] = await Promise.all([
+      const [pgctl, facts] = await Promise.all([
         run(sent.server, opts),
-        run(sent.version, opts),
-        run(sent.vip, opts),
+        run(sent.versionAndVip, opts),
       ]);
       // pg_ctl status: 0 running, 3 not running, 4 no data directory (not running either).
       if (pgctl.code !== 0 && pgctl.code !== 3 && pgctl.code !== 4)
         return { ok: false, reason: failure(sent.server, pgctl) };
-      if (version.code !== 0) return { ok: false, reason: failure(sent.version, version) };
-      if (vip.code !== 0) return { ok: false, reason: failure(sent.vip, vip) };
+      if (facts.code !== 0) return { ok: false, reason: failure(sent.versionAndVip, facts) };
+      const [version, vip] = splitOutputs(facts.stdout);
       return {
         ok: true,
         running: pgctl.code === 0,
-        version: shortVersion(version.stdout),
-        vipBound: vipBound(o.cluster, vip.stdout),
+        version: shortVersion(version),
+        vipBound: vipBound(o.cluster, vip),
       };
     },
     stopPostgres: async (name, stop, opts) => outcome(sends.stopPostgres(name, stop), opts, done),
@@ -159,10 +174,9 @@ export function shellExecutor(o: ShellExecutorOptions): Executor {
     controlData,
     timelineFork,
     async promote(name, opts) {
-      const r = await outcome(sends.promote(name).promote, opts, done);
-      if (!r.ok) return r;
-      const fork = await timelineFork(name, opts);
-      return fork.ok ? { ok: true, timeline: fork.timeline } : fork;
+      return outcome(sends.promote(name), opts, (s) => ({
+        timeline: parseTimelineHistory(splitOutputs(s)[1]).timeline,
+      }));
     },
     vipDown: async (name, opts) => outcome(sends.vipDown(name), opts, done),
     vipUp: async (name, announce, opts) => outcome(sends.vipUp(name, announce), opts, done),
@@ -188,6 +202,30 @@ export function shellExecutor(o: ShellExecutorOptions): Executor {
       outcome(sends.writtenIds(name), opts, (s) => ({ ids: JSON.parse(s) as string[] })),
     // The hosts are told nothing: the operator's afterPromote hook tells the applications (run/hooks.ts).
     notify: async () => ok,
+    pausePooler: (p, opts) =>
+      consoleOutcome(p, opts, (c, signal) =>
+        pausePooler(c, {
+          database: p.database,
+          deadlineMs: sends.pooler(p).pause.pause.deadlineMs,
+          ...signal,
+        }),
+      ),
+    reconnectPooler: (p, opts) =>
+      consoleOutcome(p, opts, (c, signal) =>
+        reconnectPooler(c, {
+          database: p.database,
+          deadlineMs: sends.pooler(p).reconnect.deadlineMs,
+          ...signal,
+        }),
+      ),
+    resumePooler: (p, opts) =>
+      consoleOutcome(p, opts, (c, signal) =>
+        resumePooler(c, {
+          database: p.database,
+          deadlineMs: sends.pooler(p).resume.deadlineMs,
+          ...signal,
+        }),
+      ),
   };
 }
 

@@ -78,7 +78,8 @@ export function underDeadline(cmd: HostCommand, d: HostDeadline): HostCommand {
     `${inner} >${own}/$$.out 2>${own}/$$.err & p=$!`,
     `read -r s <"/proc/$p/stat"; set -- $s; echo "$p \${22}" >${own}/command.pid`,
     "wait $p; rc=$?",
-    `cat ${own}/$$.out; cat ${own}/$$.err >&2; rm -f ${own}/$$.out ${own}/$$.err`,
+    // An empty output (most commands on the outage path print nothing) costs no `cat`.
+    `[ ! -s ${own}/$$.out ] || cat ${own}/$$.out; [ ! -s ${own}/$$.err ] || cat ${own}/$$.err >&2; rm -f ${own}/$$.out ${own}/$$.err`,
     said,
   ].join("; ");
   return { user: cmd.user, script };

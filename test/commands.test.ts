@@ -14,9 +14,13 @@ import {
   parseTimelineHistory,
   parseWalRecordEnd,
   shellQuote,
+  splitOutputs,
 } from "../hosts/commands.ts";
+import { parseConninfo } from "../hosts/conninfo.ts";
 import { readStartConf } from "../hosts/control.ts";
 import { hostFactsCommand, judgeControl, parseHostFacts } from "../hosts/host-facts.ts";
+import { HAZARDS_SQL } from "../hosts/preflight.ts";
+import { resolveStandbyLink } from "../hosts/standby-link.ts";
 
 /**
  * The host commands and their parsers against the real PostgreSQL 15 of this machine: a primary
@@ -186,13 +190,65 @@ describe.skipIf(problem !== null && !inCi)("host commands on real PostgreSQL 15"
     expect(onStandby.lsn).toBe(onStandby.replayLsn);
   });
 
+  it("configureStandby keeps the pair's conninfo keywords, quoted as written, streams through a slot it makes on the upstream, and drops the one it replaces", async () => {
+    const keywords = { sslmode: "disable", connect_timeout: "7", passfile: `${dir}/it's here` };
+    const slot = { name: "node2_slot", replaces: "node1_slot" };
+    const linked = { ...cluster, standbyLink: { keywords, slot } };
+    // The slot it replaces, as the old primary's data directory has it.
+    await sql(standby, "SELECT pg_create_physical_replication_slot('node1_slot', true)");
+    await ok(s.stop({ mode: "fast", fence: false }, 30));
+    const configure = hostCommands(linked, standby).configureStandby(primary);
+    await ok(configure);
+    // Again, as a resumed run does: the slot already there is the one.
+    await ok(configure);
+    await ok(s.start(30));
+    const receiver = await until(
+      () => sql(standby, "SELECT slot_name || ' ' || status FROM pg_stat_wal_receiver"),
+      (r) => r.trim() === "node2_slot streaming",
+    );
+    expect(receiver.trim()).toBe("node2_slot streaming");
+    expect((await sql(primary, "SELECT active FROM pg_replication_slots")).trim()).toBe("t");
+    expect((await sql(standby, "SELECT count(*) FROM pg_replication_slots")).trim()).toBe("0");
+    // What pre-flight reads there (HAZARDS_SQL), and the link it resolves from it.
+    const hazards = async (h: HostSpec) =>
+      JSON.parse(await ok(hostCommands(cluster, h).sql(HAZARDS_SQL.replace(/\s+/g, " "))));
+    const [onPrimary, onStandby] = [await hazards(primary), await hazards(standby)];
+    expect(parseConninfo(onStandby.primaryConninfo)).toEqual({
+      ok: true,
+      keywords: {
+        host: "127.0.0.1",
+        port: String(port),
+        user: "postgres",
+        application_name: "node2",
+        ...keywords,
+      },
+    });
+    const link = resolveStandbyLink({
+      primary: "node1",
+      standby: "node2",
+      replicationUser: "postgres",
+      conninfo: onStandby.primaryConninfo,
+      slotName: onStandby.primarySlotName,
+      slotsOnPrimary: onPrimary.physicalSlots,
+    });
+    expect(link).toMatchObject({
+      ok: true,
+      link: { keywords, slot: { name: "node1_slot", replaces: "node2_slot" } },
+    });
+    expect(onPrimary.physicalSlots).toEqual([
+      { name: "node2_slot", active: true, address: "127.0.0.1", heldBytes: expect.any(Number) },
+    ]);
+  });
+
   it("a fast stop: pg_control shut down, and the standby replays exactly to the end parseWalRecordEnd computes", async () => {
     await sql(primary, "INSERT INTO t SELECT generate_series(1, 500)");
     expect((await run(p.stop({ mode: "fast", fence: false }, 30))).code).toBe(0);
     expect((await run(p.status)).code).toBe(3);
     const control = await controlData(primary);
     expect(control).toMatchObject({ state: "shut down", timeline: 1 });
-    const record = await ok(p.walRecord(control.checkpointLsn, control.timeline));
+    // The gate's call: pg_waldump at the checkpoint pg_controldata names, in the same script.
+    const [printed, record] = splitOutputs(await ok(p.controlDataAndRecord));
+    expect(parseControlData(printed).checkpointLsn).toBe(control.checkpointLsn);
     expect(record).toContain("CHECKPOINT_SHUTDOWN");
     const end = parseWalRecordEnd(record);
     // Oracle 1: a standby's replay position once it has the record (what the gate waits for).
@@ -251,11 +307,12 @@ describe.skipIf(problem !== null && !inCi)("host commands on real PostgreSQL 15"
     expect(parseControlData(r.out)).toMatchObject({ state: "in production" });
   });
 
-  it("promote returns once the standby accepts writes, on the next timeline, which latestTimelineHistory names", async () => {
-    expect((await run(s.promote(30))).code).toBe(0);
+  it("promote returns once the standby accepts writes, then prints the next timeline's history, as latestTimelineHistory does", async () => {
+    const promoted = splitOutputs(await ok(s.promote(30)))[1];
     expect((await sql(standby, "SELECT pg_is_in_recovery()")).trim()).toBe("f");
     const fork = parseTimelineHistory(await ok(s.latestTimelineHistory));
     expect(fork.timeline).toBe(2);
+    expect(parseTimelineHistory(promoted)).toEqual(fork);
     expect((await run(s.stop({ mode: "fast", fence: false }, 30))).code).toBe(0);
     expect(existsSync(join(standby.dataDir, "postmaster.pid"))).toBe(false);
     expect((await run(s.status)).code).toBe(3);

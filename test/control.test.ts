@@ -82,7 +82,7 @@ describe("systemd control (stock Debian)", () => {
       user: "postgres",
       script: "/usr/lib/postgresql/15/bin/pg_ctl status -D /var/lib/postgresql/15/main",
     });
-    expect(cmds.promote(60).script).toMatch(/^\/usr\/lib\/postgresql\/15\/bin\/pg_ctl promote /);
+    expect(cmds.promote(60).script).toMatch(/^{ \/usr\/lib\/postgresql\/15\/bin\/pg_ctl promote /);
     expect(cmds.rewind(systemdHost).script).toContain(
       " --config-file=/etc/postgresql/15/main/postgresql.conf ",
     );

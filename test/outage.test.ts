@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { ClientOp } from "../core/history.ts";
-import { describeOutage, latencyDuring, switchoverWindow, writeFigures } from "../verify/outage.ts";
+import {
+  describeOutage,
+  latencyDuring,
+  outageDuring,
+  switchoverWindow,
+  writeFigures,
+} from "../verify/outage.ts";
 
 /** A write through `target`: invoked at `at`, completed `took` ms later as `type`. */
 function write(n: number, at: number, took: number, type: "ok" | "fail" | "info", target = "vip") {
@@ -33,6 +39,22 @@ describe("the write outage, from the client's history", () => {
     expect(outage).toEqual({ ms: 310, from: 992, to: 1302, resumed: true });
     expect([acked, failed]).toEqual([170, 30]);
     expect(describeOutage(outage, ms)).toBe("310 ms");
+  });
+
+  it("during the switchover is the longest stretch that overlaps its window, not a longer stall elsewhere", () => {
+    // A 1 s stall early in the run (a package upgrade), then a 200 ms gap at the switchover.
+    const ops = [
+      ...steady(0, 500, "ok"),
+      ...steady(500, 1500, "info"),
+      ...steady(1500, 3000, "ok"),
+      ...steady(3000, 3200, "fail"),
+      ...steady(3200, 4000, "ok"),
+    ];
+    expect(writeFigures(ops).outage).toMatchObject({ ms: 1010, from: 492, to: 1502 });
+    const during = outageDuring(ops, "vip", { from: 3010, to: 3150 });
+    expect(during).toEqual({ ms: 210, from: 2992, to: 3202, resumed: true });
+    // Writes through another target are not the VIP's.
+    expect(outageDuring(ops, "node1", { from: 3010, to: 3150 }).from).toBeNull();
   });
 
   it("runs to the end of the client's writing when writes never resumed", () => {

@@ -42,7 +42,23 @@ export function writeFigures(ops: readonly ClientOp[], target?: ClientOp["target
   };
 }
 
-function outage(ops: readonly ClientOp[]): Outage {
+/**
+ * The longest stretch without an acknowledged write (sent to `target`) that overlaps `window`:
+ * the switchover's own outage, apart from a stall elsewhere in the run (a lab node's package
+ * upgrade slowing the other's disk, say). `resumed` is the whole run's.
+ */
+export function outageDuring(
+  ops: readonly ClientOp[],
+  target: ClientOp["target"],
+  window: Window,
+): Outage {
+  return outage(
+    ops.filter((o) => !o.probe && o.target === target),
+    window,
+  );
+}
+
+function outage(ops: readonly ClientOp[], window?: Window): Outage {
   if (ops.length === 0) return { ms: 0, from: null, to: null, resumed: true };
   // Not Math.min(...ts): a long run's history has more ops than a call has room for arguments.
   const start = ops.reduce((t, o) => Math.min(t, o.t), Number.POSITIVE_INFINITY);
@@ -56,7 +72,8 @@ function outage(ops: readonly ClientOp[]): Outage {
   for (let i = 1; i < edges.length; i++) {
     const from = edges[i - 1] ?? start;
     const to = edges[i] ?? end;
-    if (to - from > worst.ms) worst = { ms: to - from, from, to };
+    const overlaps = window === undefined || (from <= window.to && to >= window.from);
+    if (overlaps && to - from > worst.ms) worst = { ms: to - from, from, to };
   }
   const lastAck = acks.at(-1);
   const resumed =

@@ -1,5 +1,6 @@
-import type { Executor, NodeName } from "../core/executor.ts";
+import type { Executor, NodeName, Pooler } from "../core/executor.ts";
 import type { History } from "../core/history.ts";
+import type { StandbyLink } from "../core/standby-link.ts";
 import type { Timeouts } from "../core/timeouts.ts";
 import { leftToDo, type PlanContext } from "../plan/context.ts";
 import { type Journal, type StepRecord, stepsFromJournal } from "../plan/journal.ts";
@@ -12,6 +13,7 @@ import { judge } from "./judge.ts";
 import {
   latencyDuring,
   type Outage,
+  outageDuring,
   switchoverWindow,
   type Window,
   type WriteFigures,
@@ -27,6 +29,10 @@ export interface RealRunOptions {
   targetVersion: string;
   timeouts: Timeouts;
   maxLagBytes: number;
+  /** The PgBouncers in front of the VIP the plan pauses (none: its pooler steps do nothing). */
+  poolers?: Pooler[];
+  /** How the rebuilt old primary connects (pre-flight), journaled with the input for --resume. */
+  standbyLink?: StandbyLink;
   journal: Journal;
   /** The built-in client writing through the VIP while the plan runs; none for `run`. */
   workload?: RealWorkload;
@@ -61,9 +67,10 @@ export interface RealRunReport {
   outage: Outage;
   /** How long the acknowledged writes through `through` took while the plan ran (ms). */
   latencyMs: WriteFigures["latencyMs"];
-  /** From the VIP going down to the write through it verified (ms since the run started), and
-   * the latency of the acknowledged writes in flight then; null when the run never got there. */
-  switchover: { window: Window; latencyMs: WriteFigures["latencyMs"] } | null;
+  /** From the VIP going down to the write through it verified (ms since the run started), the
+   * longest stretch without an acknowledged write that overlaps it, and the latency of the
+   * acknowledged writes in flight then; null when the run never got there. */
+  switchover: { window: Window; outage: Outage; latencyMs: WriteFigures["latencyMs"] } | null;
   rejoin: { method: string; bytesCopied: number } | null;
   versions: Record<NodeName, string>;
   /** The final primary's timeline. */
@@ -94,6 +101,8 @@ export async function runAgainstCluster(o: RealRunOptions): Promise<RealRunRepor
       targetVersion: o.targetVersion,
       timeouts: o.timeouts,
       maxLagBytes: o.maxLagBytes,
+      poolers: o.poolers ?? [],
+      ...(o.standbyLink ? { standbyLink: o.standbyLink } : {}),
     },
     journal: o.journal,
     world: realCluster(
@@ -140,6 +149,7 @@ export async function runAgainstCluster(o: RealRunOptions): Promise<RealRunRepor
     latencyMs: front.latencyMs,
     switchover: window && {
       window,
+      outage: outageDuring(record.history.ops, through, window),
       latencyMs: latencyDuring(record.history.ops, through, window),
     },
     rejoin: context?.rejoin ?? null,
