@@ -244,7 +244,8 @@ export function sentBy(s: HostSends, c: ExecutorCall): Sent[] {
         client(p.show),
         client(p.resume, "only if it shows paused already (a resumed run)"),
         client(p.pause),
-        client(p.resume, "if PAUSE has not returned by its deadline: the pause is undone"),
+        client(p.show, "if PAUSE has not returned by its deadline, to undo it"),
+        client(p.resume, "then, only if it shows paused"),
       ];
     }
     case "reconnectPooler":

@@ -23,8 +23,9 @@ import {
   splitOutputs,
   vipBound,
 } from "./commands.ts";
-import { type HostSend, hostSends, onHost } from "./host-calls.ts";
+import { type ClientSend, type HostSend, hostSends, onHost } from "./host-calls.ts";
 import {
+  type AdminOptions,
   type AdminOutcome,
   type PoolerConsole,
   pausePooler,
@@ -130,14 +131,22 @@ export function shellExecutor(o: ShellExecutorOptions): Executor {
     );
   }
 
-  /** A console command's answer as the port's: a deadline the plan's signal ended is unknown. */
+  /**
+   * A console operation on `p`'s pooled database, within the deadline of the statement the
+   * listing shows for it; its answer as the port's: a deadline the plan's signal ended is unknown.
+   */
   async function consoleOutcome(
     p: Pooler,
     opts: CallOptions | undefined,
-    send: (c: PoolerConsole, signal: { signal?: AbortSignal }) => Promise<AdminOutcome>,
+    operation: (c: PoolerConsole, o: AdminOptions) => Promise<AdminOutcome>,
+    listed: ClientSend,
   ): Promise<Outcome> {
     const c = { host: p.host, port: p.port, adminUser: p.adminUser };
-    const r = await send(c, opts?.signal ? { signal: opts.signal } : {});
+    const r = await operation(c, {
+      database: p.database,
+      deadlineMs: listed.deadlineMs,
+      ...(opts?.signal ? { signal: opts.signal } : {}),
+    });
     if (opts?.signal?.aborted) throw new AbortedError();
     return r.ok ? ok : { ok: false, reason: `pooler ${p.host}:${p.port}: ${r.detail}` };
   }
@@ -202,30 +211,10 @@ export function shellExecutor(o: ShellExecutorOptions): Executor {
       outcome(sends.writtenIds(name), opts, (s) => ({ ids: JSON.parse(s) as string[] })),
     // The hosts are told nothing: the operator's afterPromote hook tells the applications (run/hooks.ts).
     notify: async () => ok,
-    pausePooler: (p, opts) =>
-      consoleOutcome(p, opts, (c, signal) =>
-        pausePooler(c, {
-          database: p.database,
-          deadlineMs: sends.pooler(p).pause.pause.deadlineMs,
-          ...signal,
-        }),
-      ),
+    pausePooler: (p, opts) => consoleOutcome(p, opts, pausePooler, sends.pooler(p).pause.pause),
     reconnectPooler: (p, opts) =>
-      consoleOutcome(p, opts, (c, signal) =>
-        reconnectPooler(c, {
-          database: p.database,
-          deadlineMs: sends.pooler(p).reconnect.deadlineMs,
-          ...signal,
-        }),
-      ),
-    resumePooler: (p, opts) =>
-      consoleOutcome(p, opts, (c, signal) =>
-        resumePooler(c, {
-          database: p.database,
-          deadlineMs: sends.pooler(p).resume.deadlineMs,
-          ...signal,
-        }),
-      ),
+      consoleOutcome(p, opts, reconnectPooler, sends.pooler(p).reconnect),
+    resumePooler: (p, opts) => consoleOutcome(p, opts, resumePooler, sends.pooler(p).resume),
   };
 }
 

@@ -25,10 +25,13 @@ export function windingUp(spec: PlanSpec, step: string): boolean {
   );
 }
 
-/** The steps a run without faults goes through, in order: each step's first branch. */
-export function faultFreePath(spec: PlanSpec): string[] {
+/**
+ * The steps a run without faults goes through, in order: each step's first branch, from the
+ * plan's start or from `from`.
+ */
+export function faultFreePath(spec: PlanSpec, from: string = spec.initial): string[] {
   const path: string[] = [];
-  for (let step: string | undefined = spec.initial; step && !isFinal(step); ) {
+  for (let step: string | undefined = from; step && !isFinal(step); ) {
     if (path.includes(step)) break;
     path.push(step);
     const s: StepSpec | undefined = spec.steps[step];

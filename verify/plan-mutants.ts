@@ -1,6 +1,7 @@
 import type { CallOptions, Executor, NodeName } from "../core/executor.ts";
 import { branchesOf, FINAL_STATES, type PlanSpec, type StepSpec } from "../plan/spec.ts";
 import type { RunNemesis } from "../run/driver.ts";
+import { faultFreePath } from "./critical-window.ts";
 
 /**
  * Broken plans, generated from the plan's data rather than picked: the suite must kill each one
@@ -156,32 +157,11 @@ function failureEdges(spec: PlanSpec): Mutant[] {
 
 /** The first stop the success path from `from` reaches: where a fence left off shows. */
 function stopAfter(spec: PlanSpec, from: string): string {
-  const seen = new Set<string>();
-  for (let id: string | undefined = from; id && !seen.has(id); ) {
-    seen.add(id);
-    const s: StepSpec | undefined = spec.steps[id];
-    if (!s) break;
-    if (s.actor === "stopPostgres") return id;
-    id = branchesOf(s)[0]?.target;
-  }
-  return from;
+  return faultFreePath(spec, from).find((id) => spec.steps[id]?.actor === "stopPostgres") ?? from;
 }
 
 /** A stop and the steps its success goes through next: where the host starting it again shows. */
-function fromStop(spec: PlanSpec, stop: string): string[] {
-  const steps = [stop];
-  let id = nextOf(spec, stop);
-  while (id && spec.steps[id] && !steps.includes(id) && steps.length < 4) {
-    steps.push(id);
-    id = nextOf(spec, id);
-  }
-  return steps;
-}
-
-const nextOf = (spec: PlanSpec, id: string) => {
-  const s = spec.steps[id];
-  return s ? branchesOf(s)[0]?.target : undefined;
-};
+const fromStop = (spec: PlanSpec, stop: string) => faultFreePath(spec, stop).slice(0, 4);
 
 /** Each fence left off: a fence step skipped, a fenced stop made without its fence. */
 function fences(spec: PlanSpec, probe: Parameters<StepSpec["input"]>[0]): Mutant[] {
