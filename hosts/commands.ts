@@ -303,9 +303,14 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
         )} -P 2>&1`,
       ),
     /** Into a new directory, verified, then swapped in; the replaced one is kept aside. */
+    /**
+     * Refuses a data directory a server runs on (as the simulator does): the copy would be
+     * swapped in under it. The plan stops and fences the node first (stopOldPrimaryForCopy).
+     */
     baseBackup: (source: HostSpec) =>
       pg(
         [
+          `{ ! ${bin("pg_ctl")} status -D ${data} >/dev/null 2>&1 || { echo ${q(`a server runs on ${h.dataDir}: it must be stopped before a copy replaces its data`)} >&2; exit 1; }; }`,
           `rm -Rf ${data}.new`,
           `${bin("pg_basebackup")} -D ${data}.new -h ${q(source.address)} -p ${source.port} -U ${q(c.replicationUser)} -X stream -R -c fast`,
           `${bin("pg_verifybackup")} -q -n ${data}.new`,

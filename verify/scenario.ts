@@ -51,8 +51,16 @@ export interface ScenarioResult {
   trace: string[];
 }
 
-/** A run that has not ended after this much simulated time is stuck. */
+/**
+ * A run that has not ended after this much simulated time, not counting the time its operator
+ * was dead (nothing runs the plan then: `operatorDownMs`), is stuck.
+ */
 export const TIME_BOUND_MS = 60_000;
+
+/** How long the operator's process is dead in all, over a scenario's faults. */
+function operatorDownMs(faults: readonly SimFault[]): number {
+  return faults.reduce((sum, f) => sum + (f.kind === "operatorDies" ? f.downMs : 0), 0);
+}
 const SETTLE_MS = 2000;
 const TARGET_VERSION = "15.20";
 /** How the plan names the simulated pooler (the simulator has one pooler, whatever its name). */
@@ -150,7 +158,7 @@ async function runOnce(
     world: cluster,
     nemesis: extra ? combined(faults, extra) : faults,
     onStep: (step) => note(`step ${step}`),
-    boundMs: TIME_BOUND_MS,
+    boundMs: TIME_BOUND_MS + operatorDownMs(s.faults),
     settleMs: SETTLE_MS,
   });
   const status = record.status === "interrupted" ? "stuck" : record.status;
