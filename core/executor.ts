@@ -34,6 +34,11 @@ export type ClusterState =
   | "in production";
 
 export interface ControlData {
+  /**
+   * A postmaster ran on the data directory when pg_control was read (pg_ctl status, in the same
+   * command): pg_control says what a running server last wrote, not what it is doing.
+   */
+  running: boolean;
   state: ClusterState;
   timeline: number;
   /** Start of the latest checkpoint record. */

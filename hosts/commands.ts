@@ -233,12 +233,13 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
     writtenIds: pg(psql(SELECT_WRITES_SQL, c.database)),
     controlData: pg(controlData),
     /**
-     * pg_controldata, then pg_waldump at the latest checkpoint and timeline it printed, to read
-     * where that record ends: one round trip (ONE_TRIP).
+     * Whether a postmaster runs (pg_ctl status's exit, first line), pg_controldata, then
+     * pg_waldump at the latest checkpoint and timeline it printed, to read where that record
+     * ends: one round trip (ONE_TRIP), on the outage when the old primary's stop is confirmed.
      */
     controlDataAndRecord: pg(
-      `c=$(${controlData}) && ${bothOutputs(
-        `printf '%s\\n' "$c"`,
+      `${bin("pg_ctl")} status -D ${data} >/dev/null 2>&1; s=$?; c=$(${controlData}) && ${bothOutputs(
+        `printf '%s %s\\n%s\\n' ${q(PG_CTL_STATUS)} "$s" "$c"`,
         walRecord(
           `"$(printf '%s\\n' "$c" | sed -n 's/^Latest checkpoint location: *//p')"`,
           `"$(printf '%s\\n' "$c" | sed -n "s/^Latest checkpoint's TimeLineID: *//p")"`,
@@ -259,9 +260,13 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
           latestTimelineHistory,
         ),
       ),
-    /** Not bound is done. */
+    /**
+     * Not bound is done. Verified in the same round trip (ONE_TRIP): the device is read again
+     * and the command fails while it still shows the VIP; the outage has begun, so a second
+     * call to read it back would lengthen it.
+     */
     vipDown: root(
-      `if ip -o -4 addr show dev ${dev} | grep -q ${bound}; then ip addr del ${vip} dev ${dev}; fi`,
+      `if ip -o -4 addr show dev ${dev} | grep -q ${bound}; then ip addr del ${vip} dev ${dev}; fi; if ip -o -4 addr show dev ${dev} | grep -q ${bound}; then echo ${q(`${c.vip.address} is still bound on ${c.vip.device}`)} >&2; exit 1; fi`,
     ),
     vipUp: (announce: boolean) =>
       root(
@@ -347,7 +352,22 @@ export function vipBound(c: ClusterSpec, vipShowOutput: string): boolean {
 }
 
 /** pg_controldata's "key: value" lines, as the port's ControlData. */
-export function parseControlData(text: string): Omit<ControlData, "checkpointEndLsn"> {
+/** How controlDataAndRecord's first line begins: pg_ctl status's exit code follows. */
+const PG_CTL_STATUS = "pg_ctl status exit:";
+
+/** controlDataAndRecord's first part: whether a postmaster ran, then pg_control. */
+export function parseStoppedControl(text: string): Omit<ControlData, "checkpointEndLsn"> {
+  const [first = "", ...rest] = text.split("\n");
+  if (!first.startsWith(`${PG_CTL_STATUS} `))
+    throw new Error(`no "${PG_CTL_STATUS}" line: ${first.slice(0, 80)}`);
+  // pg_ctl status: 0 running, 3 not running, 4 no data directory.
+  return {
+    running: first.slice(PG_CTL_STATUS.length).trim() === "0",
+    ...parseControlData(rest.join("\n")),
+  };
+}
+
+export function parseControlData(text: string): Omit<ControlData, "checkpointEndLsn" | "running"> {
   const f = new Map<string, string>();
   for (const line of text.split("\n")) {
     const at = line.indexOf(":");

@@ -184,12 +184,15 @@ export function lifecycle(h: ControlledHost): Lifecycle {
     mode === "fast"
       ? // On the outage. `systemctl stop` would run the unit's ExecStop, pg_ctlcluster -m fast (a
         // Perl start-up, 40–300 ms on a busy host, before its pg_ctl sends anything), whose
-        // pg_ctl -w then polls every 100 ms. So systemd sends the fast shutdown's SIGINT to the
-        // postmaster itself, and the exit is polled for every 10 ms. The unit then runs its
-        // ExecStop on a stopped cluster, which exits 2: the unit ends `failed` (no Restart=), and
-        // the plan's next `systemctl start` (as a standby, or the rollback's) starts it as usual.
+        // pg_ctl -w then polls every 100 ms. So the fast shutdown's SIGINT goes to the postmaster
+        // itself, and the exit is polled for every 10 ms: to the pid its pid file names when
+        // that process is in the unit's cgroup (the unit's main pid; a stale pid file's number
+        // reused by another process is not), else through `systemctl kill` (a D-Bus round trip
+        // to systemd, 10–20 ms more). The unit then runs its ExecStop on a stopped cluster,
+        // which exits 2: the unit ends `failed` (no Restart=), and the plan's next
+        // `systemctl start` (as a standby, or the rollback's) starts it as usual.
         // (pg_ctl status refuses root: the postmaster's pid file says whether there is one.)
-        `if test -e ${data}/postmaster.pid; then systemctl kill --kill-whom=main --signal=SIGINT ${unit}; fi && ${pidGone(timeoutS)}`
+        `if test -e ${data}/postmaster.pid; then p=$(head -n 1 ${data}/postmaster.pid); if grep -q ${shellQuote(`/${clusterUnit(c.cluster)}.service$`)} "/proc/$p/cgroup" 2>/dev/null; then kill -INT "$p" 2>/dev/null || ! test -d "/proc/$p"; else systemctl kill --kill-whom=main --signal=SIGINT ${unit}; fi; fi && ${pidGone(timeoutS)}`
       : // As root, pg_ctlcluster stop hands an active unit to `systemctl stop` (a fast stop,
         // whatever -m says): an immediate stop must skip that, and then clear the failed unit.
         `if pg_ctlcluster ${cluster} status >/dev/null; then pg_ctlcluster --skip-systemctl-redirect ${cluster} stop -m immediate && ${pidGone(timeoutS)}; fi && { systemctl reset-failed ${unit} 2>/dev/null || true; }`;

@@ -95,9 +95,12 @@ export function hostSends(cluster: ClusterSpec, t: Timeouts) {
       changes(send(n, `upgrade to ${version}`, (c) => c.upgrade(version), t.upgrade)),
     checkpoint: (n: NodeName) => send(n, "CHECKPOINT", (c) => c.checkpoint),
     replication: (n: NodeName) => send(n, "replication status", (c) => c.replication),
-    /** pg_controldata, then pg_waldump at the latest checkpoint it names, to read its end. */
+    /**
+     * pg_ctl status, pg_controldata, then pg_waldump at the latest checkpoint it names, to
+     * read its end.
+     */
     controlData: (n: NodeName) =>
-      send(n, "pg_controldata, pg_waldump", (c) => c.controlDataAndRecord),
+      send(n, "pg_ctl status, pg_controldata, pg_waldump", (c) => c.controlDataAndRecord),
     timelineFork,
     /** pg_ctl promote, then the new timeline from its history file. */
     promote: (n: NodeName) =>

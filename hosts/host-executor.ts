@@ -15,7 +15,7 @@ import {
   HOLD_MARK,
   type HostCommand,
   type HostSpec,
-  parseControlData,
+  parseStoppedControl,
   parseTimelineHistory,
   parseWalRecordEnd,
   type ReplicationRow,
@@ -108,7 +108,7 @@ export function shellExecutor(o: ShellExecutorOptions): Executor {
   const controlData = async (name: NodeName, opts?: CallOptions) =>
     outcome(sends.controlData(name), opts, (s) => {
       const [control, record] = splitOutputs(s);
-      return { ...parseControlData(control), checkpointEndLsn: parseWalRecordEnd(record) };
+      return { ...parseStoppedControl(control), checkpointEndLsn: parseWalRecordEnd(record) };
     });
 
   const timelineFork = async (name: NodeName, opts?: CallOptions) =>

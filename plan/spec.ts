@@ -7,7 +7,10 @@ import type { ActorName } from "./effects.ts";
  * build.ts turns a spec into the XState machine, and into the abstract model the
  * model-based tests walk: one source for both, so they cannot drift apart.
  */
-export type DeadlineName = Exclude<keyof Timeouts, "poll" | "retryBackoff" | "persist">;
+export type DeadlineName = Exclude<
+  keyof Timeouts,
+  "poll" | "outagePoll" | "retryBackoff" | "persist"
+>;
 
 export type GuardName =
   | "canPromote"

@@ -144,7 +144,8 @@ export const verifiedPlan: PlanSpec = {
       input: (c) => ({
         node: c.standby,
         lsn: c.shutdownCheckpoint?.endLsn ?? 0,
-        poll: c.timeouts.poll,
+        // A journal written before outagePoll existed, resumed, has only poll.
+        poll: c.timeouts.outagePoll ?? c.timeouts.poll,
       }),
       deadline: "replay",
       done: [

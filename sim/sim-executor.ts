@@ -178,7 +178,7 @@ class SimulatedHost implements HostOps {
   async controlData(name: NodeName): Promise<Outcome<ControlData>> {
     const n = await this._reach(name);
     if (!n.hasData) return fail(`${name}: no data directory`);
-    return { ok: true, ...n.control };
+    return { ok: true, running: n.process !== "stopped", ...n.control };
   }
 
   async timelineFork(name: NodeName): Promise<Outcome<TimelineFork>> {

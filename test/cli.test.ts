@@ -326,7 +326,7 @@ describe.concurrent("switchover plan", () => {
     // The default hosts are stock Debian: the cluster's unit, and start.conf as the fence.
     for (const id of stepsWith(verifiedPlan, "stopPostgres"))
       expect(blocks.get(id)).toMatch(
-        /systemctl kill --kill-whom=main --signal=SIGINT postgresql@15-main; fi && /,
+        /kill -INT "\$p".* else systemctl kill --kill-whom=main --signal=SIGINT postgresql@15-main; fi; fi && /,
       );
     for (const id of stepsWith(verifiedPlan, "fence"))
       expect(blocks.get(id)).toMatch(/start\.conf.*systemctl daemon-reload/);
@@ -339,6 +339,10 @@ describe.concurrent("switchover plan", () => {
       expect(blocks.get(id)).toMatch(/\/pg_controldata -D \S+/);
     for (const id of stepsWith(verifiedPlan, "promote"))
       expect(blocks.get(id)).toMatch(/\/pg_ctl promote -D \S+/);
+    for (const id of stepsWith(verifiedPlan, "vipDown"))
+      expect(blocks.get(id)).toMatch(
+        /ip addr del 192\.0\.2\.10\/24 dev eth0; fi; if .* is still bound/,
+      );
     for (const id of stepsWith(verifiedPlan, "vipUp")) {
       expect(blocks.get(id)).toMatch(/ip addr add 192\.0\.2\.10\/24 dev eth0/);
       expect(blocks.get(id)).toMatch(/arping (-\w+ )*-U /);

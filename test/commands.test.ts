@@ -11,6 +11,7 @@ import {
   type HostSpec,
   hostCommands,
   parseControlData,
+  parseStoppedControl,
   parseTimelineHistory,
   parseWalRecordEnd,
   shellQuote,
@@ -177,6 +178,9 @@ describe.skipIf(problem !== null && !inCi)("host commands on real PostgreSQL 15"
     const after = await controlData(primary);
     expect(after).toMatchObject({ state: "in production", timeline: 1 });
     expect(after.checkpointLsn).toBeGreaterThan(before.checkpointLsn);
+    // What confirmStopped reads in one command says the postmaster still runs.
+    const [printed] = splitOutputs(await ok(p.controlDataAndRecord));
+    expect(parseStoppedControl(printed)).toMatchObject({ running: true, state: "in production" });
   });
 
   it("replication: the primary lists its standby, which streams on timeline 1", async () => {
@@ -248,7 +252,10 @@ describe.skipIf(problem !== null && !inCi)("host commands on real PostgreSQL 15"
     expect(control).toMatchObject({ state: "shut down", timeline: 1 });
     // The gate's call: pg_waldump at the checkpoint pg_controldata names, in the same script.
     const [printed, record] = splitOutputs(await ok(p.controlDataAndRecord));
-    expect(parseControlData(printed).checkpointLsn).toBe(control.checkpointLsn);
+    expect(parseStoppedControl(printed)).toMatchObject({
+      running: false,
+      checkpointLsn: control.checkpointLsn,
+    });
     expect(record).toContain("CHECKPOINT_SHUTDOWN");
     const end = parseWalRecordEnd(record);
     // Oracle 1: a standby's replay position once it has the record (what the gate waits for).

@@ -224,13 +224,9 @@ function effectLies(spec: PlanSpec): Mutant[] {
       "any-state",
       "accepts whatever state the old primary is in (running, crashed)",
       (x) => ({
-        status: async (n: NodeName, o?: CallOptions) => {
-          const st = await x.status(n, o);
-          return st.ok ? { ...st, running: false } : st;
-        },
         controlData: async (n: NodeName, o?: CallOptions) => {
           const cd = await x.controlData(n, o);
-          return cd.ok ? { ...cd, state: "shut down" as const } : cd;
+          return cd.ok ? { ...cd, running: false, state: "shut down" as const } : cd;
         },
       }),
     ),
