@@ -7,6 +7,7 @@ import {
   type NodeStatus,
   type ReplicationStatus,
 } from "../core/executor.ts";
+import { productionTimeouts } from "../core/timeouts.ts";
 import { type ClusterSpec, type HostSpec, hostCommands } from "./commands.ts";
 import type { HostSend } from "./host-calls.ts";
 import type { CommandRunner } from "./host-executor.ts";
@@ -49,9 +50,17 @@ export interface PreflightInput {
   minFreeBytes: number;
 }
 
+/**
+ * A transaction open longer than the poolers' PAUSE may wait (productionTimeouts.pause): one
+ * still open when the plan pauses them holds PAUSE past its deadline, and the plan rolls back.
+ */
+export const LONG_TRANSACTION_S = productionTimeouts.pause / 1000;
+
 /** What makes a shutdown hang or a rejoin fail, in one row of JSON per running server. */
 export const HAZARDS_SQL = `SELECT json_build_object(
-  'longTransactions', (SELECT count(*) FROM pg_stat_activity WHERE xact_start < now() - interval '5 minutes' AND backend_type = 'client backend'),
+  'longTransactions', COALESCE((SELECT json_agg(json_build_object('pid', pid, 'ageS', floor(extract(epoch FROM now() - xact_start))::int,
+     'application', application_name, 'state', state) ORDER BY xact_start)
+     FROM pg_stat_activity WHERE xact_start < now() - interval '${LONG_TRANSACTION_S} seconds' AND backend_type = 'client backend'), '[]'::json),
   'prepared', (SELECT count(*) FROM pg_prepared_xacts),
   'logicalSlots', (SELECT count(*) FROM pg_replication_slots WHERE slot_type = 'logical'),
   'archiveMode', current_setting('archive_mode'),
@@ -69,8 +78,18 @@ export const HAZARDS_SQL = `SELECT json_build_object(
   'syncStandbyNames', current_setting('synchronous_standby_names'),
   'replicas', COALESCE((SELECT json_agg(json_build_object('name', application_name, 'address', host(client_addr))) FROM pg_stat_replication), '[]'::json))`;
 
+/** A client's transaction open longer than LONG_TRANSACTION_S, as pg_stat_activity shows it. */
+export interface LongTransaction {
+  pid: number;
+  ageS: number;
+  application: string;
+  /** active, idle in transaction, … */
+  state: string;
+}
+
 export interface Hazards {
-  longTransactions: number;
+  /** Oldest first. */
+  longTransactions: LongTransaction[];
   prepared: number;
   logicalSlots: number;
   archiveMode: string;
@@ -273,12 +292,13 @@ export function judge(i: PreflightInput, p: NodeFacts, s: NodeFacts): CheckItem[
     add("fail", "shutdown and rejoin hazards", `could not read them on ${p.name}`);
     return items;
   }
+  const [oldest] = h.longTransactions;
   add(
-    h.longTransactions === 0 ? "ok" : "warn",
+    oldest ? "warn" : "ok",
     "long-running transactions",
-    h.longTransactions === 0
-      ? "none over 5 minutes"
-      : `${h.longTransactions} over 5 minutes: the fast stop rolls them back`,
+    oldest
+      ? `${h.longTransactions.length} open for over ${LONG_TRANSACTION_S} s, the oldest for ${oldest.ageS} s (pid ${oldest.pid}, ${oldest.application ? `application ${oldest.application}` : "no application_name"}, ${oldest.state}): one still open when the poolers are paused holds PAUSE past its ${LONG_TRANSACTION_S} s deadline and the plan rolls back; the fast stop rolls it back`
+      : `none open for over ${LONG_TRANSACTION_S} s`,
   );
   add(
     h.prepared === 0 ? "ok" : "fail",

@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { appendFileSync, chownSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatLsn, parseLsn } from "../core/lsn.ts";
 import {
@@ -20,7 +21,7 @@ import {
 import { parseConninfo } from "../hosts/conninfo.ts";
 import { readStartConf } from "../hosts/control.ts";
 import { hostFactsCommand, judgeControl, parseHostFacts } from "../hosts/host-facts.ts";
-import { HAZARDS_SQL } from "../hosts/preflight.ts";
+import { HAZARDS_SQL, type Hazards, LONG_TRANSACTION_S } from "../hosts/preflight.ts";
 import { resolveStandbyLink } from "../hosts/standby-link.ts";
 
 /**
@@ -166,6 +167,36 @@ describe.skipIf(problem !== null && !inCi)("host commands on real PostgreSQL 15"
     const far = 0xab_cdef0123;
     expect((await sql(primary, `SELECT '0/0'::pg_lsn + ${far}`)).trim()).toBe(formatLsn(far));
   });
+
+  it(`pre-flight's hazards list a transaction open for over ${LONG_TRANSACTION_S} s: its age, pid, application and state`, async () => {
+    const holder = new pg.Client({
+      host: "127.0.0.1",
+      port,
+      user: "postgres",
+      database: "postgres",
+      application_name: "nightly-report",
+    });
+    await holder.connect();
+    try {
+      await holder.query("BEGIN");
+      const { rows } = await holder.query("SELECT pg_backend_pid() AS pid");
+      const hazards = async () =>
+        JSON.parse(await ok(p.sql(HAZARDS_SQL.replace(/\s+/g, " ")))) as Hazards;
+      expect((await hazards()).longTransactions).toEqual([]);
+      await new Promise((r) => setTimeout(r, LONG_TRANSACTION_S * 1000 + 1200));
+      const [long, ...more] = (await hazards()).longTransactions;
+      expect(more).toEqual([]);
+      expect(long).toEqual({
+        pid: rows[0].pid,
+        ageS: expect.any(Number),
+        application: "nightly-report",
+        state: "idle in transaction",
+      });
+      expect(long?.ageS).toBeGreaterThanOrEqual(LONG_TRANSACTION_S);
+    } finally {
+      await holder.end();
+    }
+  }, 30_000);
 
   it("status exits 0 while the server runs", async () => {
     expect((await run(p.status)).code).toBe(0);

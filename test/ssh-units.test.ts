@@ -247,7 +247,7 @@ describe("pre-flight checklist", () => {
     minFreeBytes: 1024,
   };
   const hazards = {
-    longTransactions: 0,
+    longTransactions: [],
     prepared: 0,
     logicalSlots: 0,
     archiveMode: "off",
@@ -332,6 +332,21 @@ describe("pre-flight checklist", () => {
       "fail prepared transactions: 2: commit or roll them back first (they hold locks across the switchover)",
       "fail logical replication slots: 1 on node1: PostgreSQL 15 loses them at the promotion",
       "warn pg_rewind possible: data_checksums off, wal_log_hints off: a rejoin that needs a rewind falls back to a full base backup",
+    ]);
+  });
+  it("warns about transactions open longer than PAUSE may wait, naming the oldest's age and holder", () => {
+    const long = (pid: number, ageS: number) => ({
+      pid,
+      ageS,
+      application: "nightly-report",
+      state: "idle in transaction",
+    });
+    const p = {
+      ...primary,
+      hazards: { ...hazards, longTransactions: [long(41, 912), long(77, 8)] },
+    };
+    expect(failed(p, standby)).toEqual([
+      "warn long-running transactions: 2 open for over 5 s, the oldest for 912 s (pid 41, application nightly-report, idle in transaction): one still open when the poolers are paused holds PAUSE past its 5 s deadline and the plan rolls back; the fast stop rolls it back",
     ]);
   });
   it("fails when synchronous replication needs the standby the upgrade stops, by any name it goes by", () => {
