@@ -48,9 +48,12 @@ export interface ClusterSpec {
   superuser: string;
   replicationUser: string;
   database: string;
-  /** The Debian packages a minor upgrade moves, and how a short version maps to theirs. */
+  /**
+   * The Debian packages a minor upgrade moves, the server package first; on each host the
+   * upgrade set adds every installed package built from the server's source (upgradeSet).
+   */
   packages: string[];
-  /** --unhold: the upgrade unholds those of `packages` on hold, and holds them again after. */
+  /** --unhold: the upgrade unholds those of its set on hold, and holds them again after. */
   unhold?: boolean;
   /** How the old primary, rebuilt as a standby, connects (pre-flight reads it from the pair). */
   standbyLink?: StandbyLink;
@@ -121,17 +124,29 @@ export const HOLD_MARK = "pg-switchover:";
 export const UNHELD_FILE = `${UNHELD_DIR}/unheld-packages`;
 
 /**
- * `install` with --unhold around it: the held packages of the upgrade are written down on the
- * host, unheld, installed, and held again whether the install worked or not. The list outlives
- * the command, so an upgrade cut short (the SSH connection lost, the host rebooted) and tried
- * again still holds them again afterwards.
+ * The upgrade set as a host has it, one package a line: `packages`, and every package installed
+ * (or held, or left half configured by an interrupted upgrade) that is built from the same source
+ * as the server package: on Debian the client, libpq5, libpq-dev, the PL packages. They come from
+ * one build, depend on each other's exact version (libpq-dev on libpq5), and a minor release's
+ * security fixes are often in libpq: all of them move to the target together. A libpq5 built from
+ * another source (PGDG's comes from the newest major) is not the cluster's, and stays.
+ */
+export function upgradeSet(c: ClusterSpec): string {
+  const server = shellQuote(c.packages[0] ?? "");
+  return `{ src=$(dpkg-query -W -f='\${source:Package}' ${server} 2>/dev/null); { printf '%s\\n' ${c.packages.map(shellQuote).join(" ")}; test -z "$src" || dpkg-query -W -f='\${db:Status-Abbrev} \${Package} \${source:Package}\\n' | awk -v s="$src" '$1 ~ /^[ih][^nc]/ && $3 == s {print $2}'; } | sort -u; }`;
+}
+
+/**
+ * `install` with --unhold around it: the held packages of the upgrade set (in "$set") are
+ * written down on the host, unheld, installed, and held again whether the install worked or
+ * not. The list outlives the command, so an upgrade cut short (the SSH connection lost, the host
+ * rebooted) and tried again still holds them again afterwards.
  */
 function unholdingAround(c: ClusterSpec, install: string): string {
   if (!c.unhold) return install;
-  const wanted = c.packages.map((p) => `-e ${shellQuote(p)}`).join(" ");
   const say = (what: string) => `echo "${HOLD_MARK} ${what} $(echo $held)"`;
   return [
-    `mkdir -p ${UNHELD_DIR} && { apt-mark showhold | grep -x ${wanted} >> ${UNHELD_FILE} || true; } && held=$(sort -u ${UNHELD_FILE}) && { test -z "$held" || { apt-mark unhold $held >/dev/null && ${say("unheld")}; }; } || exit 1`,
+    `mkdir -p ${UNHELD_DIR} && { apt-mark showhold | grep -x -F -e "$set" >> ${UNHELD_FILE} || true; } && held=$(sort -u ${UNHELD_FILE}) && { test -z "$held" || { apt-mark unhold $held >/dev/null && ${say("unheld")}; }; } || exit 1`,
     `{ ${install}; }; rc=$?`,
     `{ test -z "$held" || { apt-mark hold $held >/dev/null && ${say("held again")}; }; } && rm -f ${UNHELD_FILE}`,
     "exit $rc",
@@ -213,17 +228,16 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
     /** The fence alone (start.conf manual, the marker): the server, if running, stays up. */
     fence: life.fence,
     /**
-     * First finishes what an interrupted dpkg left half configured (a reboot mid-upgrade does
-     * that, and apt-get then refuses to install anything), keeping the host's own config files.
+     * The host's upgrade set (upgradeSet), each at `version`. First finishes what an interrupted
+     * dpkg left half configured (a reboot mid-upgrade does that, and apt-get then refuses to
+     * install anything), keeping the host's own config files.
      */
     upgrade: (version: string) =>
       root(
-        unholdingAround(
+        `set=$(${upgradeSet(c)}) && test -n "$set" || exit 1; ${unholdingAround(
           c,
-          `DEBIAN_FRONTEND=noninteractive dpkg --force-confold --configure -a && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confold ${c.packages
-            .map((p) => q(`${p}=${debianVersion(version)}`))
-            .join(" ")}`,
-        ),
+          `DEBIAN_FRONTEND=noninteractive dpkg --force-confold --configure -a && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confold $(printf '%s\\n' "$set" | awk -v v=${q(`=${debianVersion(version)}`)} '{print $0 v}')`,
+        )}`,
       ),
     checkpoint: pg(psql("CHECKPOINT")),
     /** One statement on the local server as the superuser; rows printed unaligned, one a line. */

@@ -1,6 +1,6 @@
 import { compareDebianVersions, isBareRelease, upstreamVersion } from "../core/debian-version.ts";
 import type { NodeName } from "../core/executor.ts";
-import type { ClusterSpec, HostSpec } from "./commands.ts";
+import { type ClusterSpec, type HostSpec, upgradeSet } from "./commands.ts";
 import type { CommandRunner } from "./host-executor.ts";
 import type { HostCommand } from "./shell.ts";
 
@@ -12,6 +12,9 @@ import type { HostCommand } from "./shell.ts";
  * missing arping stops the run while the pair is untouched.
  */
 export interface PackageFacts {
+  /** The upgrade set on this host (commands.ts upgradeSet), sorted. */
+  set: string[];
+  /** Per package of the set, its installed version; null where it is not installed. */
   installed: Record<string, string | null>;
   /** Per package, the versions apt-cache madison lists, each with where it comes from. */
   candidates: Record<string, { version: string; from: string }[]>;
@@ -27,13 +30,13 @@ const TOOL_PACKAGE: Record<VipTool, string> = { ip: "iproute2", arping: "iputils
 
 /** One line per fact, tagged, so that the parse does not depend on the tools' layout. */
 export function packageFactsCommand(c: ClusterSpec): HostCommand {
-  const pkgs = c.packages.join(" ");
   return {
     user: "root",
     script: [
-      `for p in ${pkgs}; do printf 'installed %s %s\\n' "$p" "$(dpkg-query -W -f='\${Version}' "$p" 2>/dev/null)"; done`,
+      `set=$(${upgradeSet(c)})`,
+      `for p in $set; do printf 'installed %s %s\\n' "$p" "$(dpkg-query -W -f='\${Version}' "$p" 2>/dev/null)"; done`,
       // "http://deb.debian.org/debian-security bookworm-security/main amd64 Packages": the suite.
-      `LC_ALL=C apt-cache madison ${pkgs} | awk -F'|' '$3 ~ / Packages$/ {gsub(/ /, "", $1); gsub(/ /, "", $2); split($3, f, " "); sub(/\\/.*/, "", f[2]); print "candidate", $1, $2, f[2]}'`,
+      `LC_ALL=C apt-cache madison $set | awk -F'|' '$3 ~ / Packages$/ {gsub(/ /, "", $1); gsub(/ /, "", $2); split($3, f, " "); sub(/\\/.*/, "", f[2]); print "candidate", $1, $2, f[2]}'`,
       `apt-mark showhold | sed 's/^/held /'`,
       `for t in ${VIP_TOOLS.join(" ")}; do if command -v "$t" >/dev/null; then echo "tool $t yes"; else echo "tool $t no"; fi; done`,
     ].join("; "),
@@ -42,6 +45,7 @@ export function packageFactsCommand(c: ClusterSpec): HostCommand {
 
 export function parsePackageFacts(c: ClusterSpec, stdout: string): PackageFacts {
   const facts: PackageFacts = {
+    set: [],
     installed: Object.fromEntries(c.packages.map((p) => [p, null])),
     candidates: Object.fromEntries(c.packages.map((p) => [p, []])),
     held: [],
@@ -49,7 +53,10 @@ export function parsePackageFacts(c: ClusterSpec, stdout: string): PackageFacts 
   };
   for (const line of stdout.split("\n")) {
     const [tag, a = "", b = "", ...rest] = line.trim().split(/\s+/);
-    if (tag === "installed" && a in facts.installed) facts.installed[a] = b || null;
+    if (tag === "installed" && a) {
+      facts.installed[a] = b || null;
+      facts.candidates[a] ??= [];
+    }
     const list = facts.candidates[a];
     if (tag === "candidate" && list && b && !list.some((x) => x.version === b))
       list.push({ version: b, from: rest.join(" ") });
@@ -57,6 +64,7 @@ export function parsePackageFacts(c: ClusterSpec, stdout: string): PackageFacts 
     if (tag === "tool" && (VIP_TOOLS as readonly string[]).includes(a))
       facts.tools[a as VipTool] = b === "yes";
   }
+  facts.set = Object.keys(facts.installed).sort();
   return facts;
 }
 
@@ -97,7 +105,7 @@ export function resolveOnHost(
       };
     version = (matching[0] as { version: string }).version;
   }
-  for (const p of c.packages) {
+  for (const p of facts.set) {
     if (!(facts.candidates[p] ?? []).some((x) => compareDebianVersions(x.version, version) === 0))
       return {
         ok: false,
@@ -130,13 +138,13 @@ export function resolveOnPair(
 }
 
 /** The packages of the upgrade held on a host (apt-get refuses to move them). */
-export function heldOf(c: ClusterSpec, facts: PackageFacts): string[] {
-  return c.packages.filter((p) => facts.held.includes(p));
+export function heldOf(facts: PackageFacts): string[] {
+  return facts.set.filter((p) => facts.held.includes(p));
 }
 
 /** The packages of the upgrade held on a host, and what lifts the hold. */
-export function heldProblem(c: ClusterSpec, node: NodeName, facts: PackageFacts): string | null {
-  const held = heldOf(c, facts);
+export function heldProblem(node: NodeName, facts: PackageFacts): string | null {
+  const held = heldOf(facts);
   if (held.length === 0) return null;
   return `${node}: ${held.join(", ")} held (apt-mark showhold): \`sudo apt-mark unhold ${held.join(" ")}\`, or run with --unhold (held again after the upgrade)`;
 }

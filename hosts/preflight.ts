@@ -432,7 +432,9 @@ function judgePackages(i: PreflightInput, p: NodeFacts, s: NodeFacts): CheckItem
     target.ok ? "ok" : "fail",
     `target version ${i.targetVersion}`,
     target.ok
-      ? `${target.version} on ${p.name} and ${s.name} (${i.cluster.packages.join(", ")})`
+      ? `${target.version} on ${p.name} and ${s.name}, for the upgrade set of each (${[p, s]
+          .map((n) => `${n.name}: ${n.packages?.set.join(", ") ?? "?"}`)
+          .join("; ")})`
       : target.reason,
   );
   const installed = [p, s].map((n) => ({ n, v: n.packages?.installed[server] ?? null }));
@@ -449,14 +451,14 @@ function judgePackages(i: PreflightInput, p: NodeFacts, s: NodeFacts): CheckItem
       add("fail", `packages on ${n.name}`, `${n.name}: could not read dpkg and apt there`);
       continue;
     }
-    const held = heldProblem(i.cluster, n.name, n.packages);
+    const held = heldProblem(n.name, n.packages);
     add(
       held === null ? "ok" : i.cluster.unhold ? "warn" : "fail",
       `held packages on ${n.name}`,
       held === null
         ? "none of the upgrade's"
         : i.cluster.unhold
-          ? `${n.name}: ${heldOf(i.cluster, n.packages).join(", ")} held: --unhold unholds them for the upgrade and holds them again after it`
+          ? `${n.name}: ${heldOf(n.packages).join(", ")} held: --unhold unholds them for the upgrade and holds them again after it`
           : held,
     );
     const tools = missingToolsProblem(n.name, n.packages);

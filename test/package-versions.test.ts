@@ -60,6 +60,22 @@ describe("the target version, resolved on each host", () => {
     });
   });
 
+  it("the host's whole upgrade set must have the build: a libpq5 of the server's source without it is refused", () => {
+    const withLibpq = [
+      ...DEBIAN,
+      "installed libpq5 15.18-0+deb12u1",
+      "candidate libpq5 15.18-0+deb12u1 bookworm",
+    ];
+    expect(facts(withLibpq).set).toEqual(["libpq5", "postgresql-15", "postgresql-client-15"]);
+    expect(resolveOnHost(cluster, "node1", facts(withLibpq), "15.20")).toEqual({
+      ok: false,
+      reason:
+        "node1: apt-cache madison libpq5 has no 15.20-0+deb12u1 (it lists 15.18-0+deb12u1 (bookworm))",
+    });
+    const complete = [...withLibpq, "candidate libpq5 15.20-0+deb12u1 bookworm-security"];
+    expect(resolveOnHost(cluster, "node1", facts(complete), "15.20")).toMatchObject({ ok: true });
+  });
+
   it("a pair whose hosts would install two builds of the release is refused", () => {
     const pgdgOnly = WITH_PGDG.filter((l) => !l.includes("15.20-0+deb12u1"));
     expect(
@@ -76,10 +92,10 @@ describe("the target version, resolved on each host", () => {
 
   it("a held package of the upgrade names the command that unholds it; arping missing names its package", () => {
     const held = facts([...DEBIAN, "held postgresql-15", "held linux-image-amd64"]);
-    expect(heldProblem(cluster, "node1", held)).toBe(
+    expect(heldProblem("node1", held)).toBe(
       "node1: postgresql-15 held (apt-mark showhold): `sudo apt-mark unhold postgresql-15`, or run with --unhold (held again after the upgrade)",
     );
-    expect(heldProblem(cluster, "node1", facts(DEBIAN))).toBeNull();
+    expect(heldProblem("node1", facts(DEBIAN))).toBeNull();
     const noArping = facts(DEBIAN.map((l) => (l === "tool arping yes" ? "tool arping no" : l)));
     expect(missingToolsProblem("node2", noArping)).toBe(
       "node2: arping not found (the VIP steps run them as root): `sudo apt-get install iputils-arping`",
@@ -98,6 +114,21 @@ describe("the target version, resolved on each host", () => {
     expect(seen.candidates["postgresql-15"]?.map((c) => c.version)).toEqual(madison);
     expect(seen.candidates["postgresql-15"]?.every((c) => /^bookworm/.test(c.from))).toBe(true);
     expect(seen.tools.ip).toBe(true);
+    // The set, asked of dpkg package by package: every installed package whose source is the
+    // server package's (libpq5 among them on Debian), and the configured ones.
+    const dpkg = (format: string, ...pkgs: string[]) =>
+      execFileSync("dpkg-query", ["-W", `-f=${format}`, ...pkgs], { encoding: "utf8" });
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's format
+    const source = dpkg("${source:Package}", "postgresql-15");
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's format
+    const sameSource = dpkg("${Package} ${source:Package} ${db:Status-Abbrev}\\n")
+      .split("\n")
+      .map((l) => l.split(" "))
+      .filter(([, src, status]) => src === source && /^[ih]i/.test(status ?? ""))
+      .map(([name]) => name as string);
+    expect(seen.set).toEqual([...new Set([...sameSource, ...cluster.packages])].sort());
+    expect(seen.set).toEqual(expect.arrayContaining(cluster.packages));
+    for (const p of seen.set) expect(seen.installed[p]).toMatch(/^15\./);
   });
 });
 

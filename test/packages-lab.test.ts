@@ -35,8 +35,8 @@ async function root(name: NodeName, script: string): Promise<string> {
 
 const switchover = (args: string[], timeout = 10 * MINUTE) => switchoverCli(args, timeout);
 
-const installed = (name: NodeName) =>
-  root(name, `dpkg-query -W -f='\${Version}' postgresql-15`).then((v) => v.trim());
+const installed = (name: NodeName, pkg = "postgresql-15") =>
+  root(name, `dpkg-query -W -f='\${Version}' ${pkg}`).then((v) => v.trim());
 const journalOf = (path: string) =>
   readFileSync(path, "utf8")
     .split("\n")
@@ -57,13 +57,15 @@ describe.skipIf(skip)("held packages, over SSH as production", () => {
     );
     expect(r.stderr).toContain("[ok]   held packages on node1");
     expect(r.stderr).toContain(
-      "[ok]   target version 15.20: 15.20-0+deb12u1 on node1 and node2 (postgresql-15, postgresql-client-15)",
+      "[ok]   target version 15.20: 15.20-0+deb12u1 on node1 and node2, for the upgrade set of each (node1: libpq5, postgresql-15, postgresql-client-15; node2: libpq5, postgresql-15, postgresql-client-15)",
     );
     expect(r.stderr).toMatch(
       /pre-flight failed \([^)]*held packages on node2[^)]*\): nothing changed/,
     );
     expect(r.stderr).toContain("[ok]   node1 connects to node2 for replication: as replicator to");
     expect(await installed("node2")).toBe("15.18-0+deb12u1");
+    // libpq5 as on a host installed at 15.18: its own build, part of the upgrade set.
+    expect(await installed("node2", "libpq5")).toBe("15.18-0+deb12u1");
     expect(await root("node2", "apt-mark showhold")).toBe("postgresql-15\n");
   });
 
@@ -108,7 +110,10 @@ describe.skipIf(skip)("held packages, over SSH as production", () => {
     expect(journalStart(journal)).toMatchObject({
       input: { targetVersion: "15.20-0+deb12u1" },
     });
-    for (const n of ["node1", "node2"] as const) expect(await installed(n)).toBe("15.20-0+deb12u1");
+    // The whole upgrade set moved: libpq5 with the server and client.
+    for (const n of ["node1", "node2"] as const)
+      for (const pkg of ["postgresql-15", "postgresql-client-15", "libpq5"])
+        expect(await installed(n, pkg)).toBe("15.20-0+deb12u1");
     expect(await root("node2", "apt-mark showhold")).toBe("postgresql-15\n");
     expect(await root("node1", "apt-mark showhold")).toBe("");
     // The journal says what --unhold did, per host.
