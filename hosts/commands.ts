@@ -129,7 +129,8 @@ export const UNHELD_FILE = `${UNHELD_DIR}/unheld-packages`;
  * as the server package: on Debian the client, libpq5, libpq-dev, the PL packages. They come from
  * one build, depend on each other's exact version (libpq-dev on libpq5), and a minor release's
  * security fixes are often in libpq: all of them move to the target together. A libpq5 built from
- * another source (PGDG's comes from the newest major) is not the cluster's, and stays.
+ * another source (PGDG's comes from the newest major) is not the cluster's, and stays. Names are
+ * dpkg's without the architecture: a second architecture's copy (libpq5:i386) is not handled.
  */
 export function upgradeSet(c: ClusterSpec): string {
   const server = shellQuote(c.packages[0] ?? "");
@@ -228,15 +229,17 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
     /** The fence alone (start.conf manual, the marker): the server, if running, stays up. */
     fence: life.fence,
     /**
-     * The host's upgrade set (upgradeSet), each at `version`. First finishes what an interrupted
+     * The host's upgrade set (upgradeSet), each at `version`; those apt had marked as installed
+     * automatically (libpq5, pulled in by the client) are marked so again, as naming them to
+     * apt-get install marks them manual. First finishes what an interrupted
      * dpkg left half configured (a reboot mid-upgrade does that, and apt-get then refuses to
      * install anything), keeping the host's own config files.
      */
     upgrade: (version: string) =>
       root(
-        `set=$(${upgradeSet(c)}) && test -n "$set" || exit 1; ${unholdingAround(
+        `set=$(${upgradeSet(c)}) && test -n "$set" && auto=$(apt-mark showauto $set) || exit 1; ${unholdingAround(
           c,
-          `DEBIAN_FRONTEND=noninteractive dpkg --force-confold --configure -a && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confold $(printf '%s\\n' "$set" | awk -v v=${q(`=${debianVersion(version)}`)} '{print $0 v}')`,
+          `DEBIAN_FRONTEND=noninteractive dpkg --force-confold --configure -a && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confold $(printf '%s\\n' "$set" | awk -v v=${q(`=${debianVersion(version)}`)} '{print $0 v}') && { test -z "$auto" || apt-mark auto $auto >/dev/null; }`,
         )}`,
       ),
     checkpoint: pg(psql("CHECKPOINT")),
@@ -374,11 +377,12 @@ export function parseStoppedControl(text: string): Omit<ControlData, "checkpoint
   const [first = "", ...rest] = text.split("\n");
   if (!first.startsWith(`${PG_CTL_STATUS} `))
     throw new Error(`no "${PG_CTL_STATUS}" line: ${first.slice(0, 80)}`);
-  // pg_ctl status: 0 running, 3 not running, 4 no data directory.
-  return {
-    running: first.slice(PG_CTL_STATUS.length).trim() === "0",
-    ...parseControlData(rest.join("\n")),
-  };
+  // pg_ctl status: 0 running, 3 not running, 4 no data directory. Anything else (1: a pid file
+  // it cannot read) says neither: the stop is not confirmed.
+  const code = first.slice(PG_CTL_STATUS.length).trim();
+  if (!["0", "3", "4"].includes(code))
+    throw new Error(`pg_ctl status exited ${code}: whether a postmaster runs is unknown`);
+  return { running: code === "0", ...parseControlData(rest.join("\n")) };
 }
 
 export function parseControlData(text: string): Omit<ControlData, "checkpointEndLsn" | "running"> {

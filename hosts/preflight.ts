@@ -438,13 +438,18 @@ function judgePackages(i: PreflightInput, p: NodeFacts, s: NodeFacts): CheckItem
       : target.reason,
   );
   const installed = [p, s].map((n) => ({ n, v: n.packages?.installed[server] ?? null }));
+  // Any package of the set past the target: apt-get would have to downgrade it, and refuses.
   const newer = target.ok
-    ? installed.filter((x) => x.v !== null && compareDebianVersions(x.v, target.version) > 0)
+    ? [p, s].flatMap((n) =>
+        Object.entries(n.packages?.installed ?? {})
+          .filter(([, v]) => v !== null && compareDebianVersions(v, target.version) > 0)
+          .map(([pkg, v]) => `; ${n.name}: ${pkg} ${v} is newer than the target`),
+      )
     : [];
   add(
     newer.length > 0 ? "fail" : "ok",
     "versions",
-    `${installed.map((x) => `${x.n.name} ${x.v ?? "?"}`).join(", ")} → ${target.ok ? target.version : i.targetVersion}${newer.map((x) => `; ${x.n.name}: ${x.v} is newer than the target`).join("")}`,
+    `${installed.map((x) => `${x.n.name} ${x.v ?? "?"}`).join(", ")} → ${target.ok ? target.version : i.targetVersion}${newer.join("")}`,
   );
   for (const n of [p, s]) {
     if (!n.packages) {

@@ -287,6 +287,10 @@ describe.skipIf(problem !== null && !inCi)("host commands on real PostgreSQL 15"
       running: false,
       checkpointLsn: control.checkpointLsn,
     });
+    // pg_ctl status exits 1 on a pid file it cannot read: neither running nor stopped.
+    expect(() => parseStoppedControl(printed.replace(/exit: 3/, "exit: 1"))).toThrow(
+      "pg_ctl status exited 1: whether a postmaster runs is unknown",
+    );
     expect(record).toContain("CHECKPOINT_SHUTDOWN");
     const end = parseWalRecordEnd(record);
     // Oracle 1: a standby's replay position once it has the record (what the gate waits for).

@@ -110,10 +110,13 @@ describe.skipIf(skip)("held packages, over SSH as production", () => {
     expect(journalStart(journal)).toMatchObject({
       input: { targetVersion: "15.20-0+deb12u1" },
     });
-    // The whole upgrade set moved: libpq5 with the server and client.
-    for (const n of ["node1", "node2"] as const)
+    // The whole upgrade set moved: libpq5 with the server and client, still marked as
+    // installed automatically (apt-get install of a named package marks it manual).
+    for (const n of ["node1", "node2"] as const) {
       for (const pkg of ["postgresql-15", "postgresql-client-15", "libpq5"])
         expect(await installed(n, pkg)).toBe("15.20-0+deb12u1");
+      expect(await root(n, "apt-mark showauto libpq5 postgresql-15")).toBe("libpq5\n");
+    }
     expect(await root("node2", "apt-mark showhold")).toBe("postgresql-15\n");
     expect(await root("node1", "apt-mark showhold")).toBe("");
     // The journal says what --unhold did, per host.

@@ -334,6 +334,29 @@ describe("pre-flight checklist", () => {
       "warn pg_rewind possible: data_checksums off, wal_log_hints off: a rejoin that needs a rewind falls back to a full base backup",
     ]);
   });
+  it("fails when a package of a host's upgrade set is already past the target (apt-get would have to downgrade it)", () => {
+    const packages = {
+      set: ["libpq5", "postgresql-15", "postgresql-client-15"],
+      installed: {
+        libpq5: "16.4-0+deb12u1",
+        "postgresql-15": "15.18-0+deb12u1",
+        "postgresql-client-15": "15.18-0+deb12u1",
+      },
+      candidates: Object.fromEntries(
+        ["libpq5", "postgresql-15", "postgresql-client-15"].map((p) => [
+          p,
+          [{ version: "15.20-0+deb12u1", from: "bookworm-security" }],
+        ]),
+      ),
+      held: [],
+      tools: { ip: true, arping: true },
+    };
+    expect(failed({ ...primary, packages }, standby)).toContainEqual(
+      expect.stringMatching(
+        /^fail versions: .*; node1: libpq5 16\.4-0\+deb12u1 is newer than the target$/,
+      ),
+    );
+  });
   it("warns about transactions open longer than PAUSE may wait, naming the oldest's age and holder", () => {
     const long = (pid: number, ageS: number) => ({
       pid,
