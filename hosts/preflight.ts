@@ -7,7 +7,7 @@ import {
   type NodeStatus,
   type ReplicationStatus,
 } from "../core/executor.ts";
-import { productionTimeouts } from "../core/timeouts.ts";
+import type { Timeouts } from "../core/timeouts.ts";
 import { type ClusterSpec, type HostSpec, hostCommands } from "./commands.ts";
 import type { HostSend } from "./host-calls.ts";
 import type { CommandRunner } from "./host-executor.ts";
@@ -48,19 +48,20 @@ export interface PreflightInput {
   targetVersion: string;
   maxLagBytes: number;
   minFreeBytes: number;
+  /** `pause`: how long PAUSE may wait, what a long transaction is measured against. */
+  timeouts: Pick<Timeouts, "pause">;
 }
 
 /**
- * A transaction open longer than the poolers' PAUSE may wait (productionTimeouts.pause): one
- * still open when the plan pauses them holds PAUSE past its deadline, and the plan rolls back.
+ * What makes a shutdown hang or a rejoin fail, in one row of JSON per running server. Long
+ * transactions: those open longer than `longTransactionS`, the poolers' PAUSE deadline: one
+ * still open when the plan pauses them holds PAUSE past it, and the plan rolls back.
  */
-export const LONG_TRANSACTION_S = productionTimeouts.pause / 1000;
-
-/** What makes a shutdown hang or a rejoin fail, in one row of JSON per running server. */
-export const HAZARDS_SQL = `SELECT json_build_object(
+export const hazardsSql = (longTransactionS: number) =>
+  `SELECT json_build_object(
   'longTransactions', COALESCE((SELECT json_agg(json_build_object('pid', pid, 'ageS', floor(extract(epoch FROM now() - xact_start))::int,
      'application', application_name, 'state', state) ORDER BY xact_start)
-     FROM pg_stat_activity WHERE xact_start < now() - interval '${LONG_TRANSACTION_S} seconds' AND backend_type = 'client backend'), '[]'::json),
+     FROM pg_stat_activity WHERE xact_start < now() - interval '${longTransactionS} seconds' AND backend_type = 'client backend'), '[]'::json),
   'prepared', (SELECT count(*) FROM pg_prepared_xacts),
   'logicalSlots', (SELECT count(*) FROM pg_replication_slots WHERE slot_type = 'logical'),
   'archiveMode', current_setting('archive_mode'),
@@ -76,9 +77,12 @@ export const HAZARDS_SQL = `SELECT json_build_object(
   'walLogHints', current_setting('wal_log_hints'),
   'dataChecksums', current_setting('data_checksums'),
   'syncStandbyNames', current_setting('synchronous_standby_names'),
-  'replicas', COALESCE((SELECT json_agg(json_build_object('name', application_name, 'address', host(client_addr))) FROM pg_stat_replication), '[]'::json))`;
+  'replicas', COALESCE((SELECT json_agg(json_build_object('name', application_name, 'address', host(client_addr))) FROM pg_stat_replication), '[]'::json))`.replace(
+    /\s+/g,
+    " ",
+  );
 
-/** A client's transaction open longer than LONG_TRANSACTION_S, as pg_stat_activity shows it. */
+/** A client's transaction open longer than the PAUSE deadline, as pg_stat_activity shows it. */
 export interface LongTransaction {
   pid: number;
   ageS: number;
@@ -149,7 +153,7 @@ export function preflightLooks(i: PreflightInput, host: HostSpec) {
       { ...call("replication", host.name), when: "if it runs" },
     ] satisfies ExecutorCall[],
     hostFacts: look("what runs postgres (systemd, pg_lsclusters, start.conf)", hostFactsCommand()),
-    hazards: look("shutdown and rejoin hazards", cmds.sql(HAZARDS_SQL.replace(/\s+/g, " "))),
+    hazards: look("shutdown and rejoin hazards", cmds.sql(hazardsSql(i.timeouts.pause / 1000))),
     freeBytes: look("free disk", cmds.freeBytes),
     packages: look(
       "package versions (dpkg-query, apt-cache madison), holds, ip and arping",
@@ -293,12 +297,13 @@ export function judge(i: PreflightInput, p: NodeFacts, s: NodeFacts): CheckItem[
     return items;
   }
   const [oldest] = h.longTransactions;
+  const longS = i.timeouts.pause / 1000;
   add(
     oldest ? "warn" : "ok",
     "long-running transactions",
     oldest
-      ? `${h.longTransactions.length} open for over ${LONG_TRANSACTION_S} s, the oldest for ${oldest.ageS} s (pid ${oldest.pid}, ${oldest.application ? `application ${oldest.application}` : "no application_name"}, ${oldest.state}): one still open when the poolers are paused holds PAUSE past its ${LONG_TRANSACTION_S} s deadline and the plan rolls back; the fast stop rolls it back`
-      : `none open for over ${LONG_TRANSACTION_S} s`,
+      ? `${h.longTransactions.length} open for over ${longS} s, the oldest for ${oldest.ageS} s (pid ${oldest.pid}, ${oldest.application ? `application ${oldest.application}` : "no application_name"}, ${oldest.state}): one still open when the poolers are paused holds PAUSE past its ${longS} s deadline and the plan rolls back; the fast stop rolls it back`
+      : `none open for over ${longS} s`,
   );
   add(
     h.prepared === 0 ? "ok" : "fail",

@@ -21,7 +21,7 @@ import {
 import { parseConninfo } from "../hosts/conninfo.ts";
 import { readStartConf } from "../hosts/control.ts";
 import { hostFactsCommand, judgeControl, parseHostFacts } from "../hosts/host-facts.ts";
-import { HAZARDS_SQL, type Hazards, LONG_TRANSACTION_S } from "../hosts/preflight.ts";
+import { type Hazards, hazardsSql } from "../hosts/preflight.ts";
 import { resolveStandbyLink } from "../hosts/standby-link.ts";
 
 /**
@@ -168,7 +168,9 @@ describe.skipIf(problem !== null && !inCi)("host commands on real PostgreSQL 15"
     expect((await sql(primary, `SELECT '0/0'::pg_lsn + ${far}`)).trim()).toBe(formatLsn(far));
   });
 
-  it(`pre-flight's hazards list a transaction open for over ${LONG_TRANSACTION_S} s: its age, pid, application and state`, async () => {
+  // A PAUSE deadline of 3 s (an inventory's timeouts.pause): the threshold follows it.
+  const LONG_S = 3;
+  it(`pre-flight's hazards list a transaction open for over the PAUSE deadline: its age, pid, application and state`, async () => {
     const holder = new pg.Client({
       host: "127.0.0.1",
       port,
@@ -180,10 +182,9 @@ describe.skipIf(problem !== null && !inCi)("host commands on real PostgreSQL 15"
     try {
       await holder.query("BEGIN");
       const { rows } = await holder.query("SELECT pg_backend_pid() AS pid");
-      const hazards = async () =>
-        JSON.parse(await ok(p.sql(HAZARDS_SQL.replace(/\s+/g, " ")))) as Hazards;
+      const hazards = async () => JSON.parse(await ok(p.sql(hazardsSql(LONG_S)))) as Hazards;
       expect((await hazards()).longTransactions).toEqual([]);
-      await new Promise((r) => setTimeout(r, LONG_TRANSACTION_S * 1000 + 1200));
+      await new Promise((r) => setTimeout(r, LONG_S * 1000 + 1200));
       const [long, ...more] = (await hazards()).longTransactions;
       expect(more).toEqual([]);
       expect(long).toEqual({
@@ -192,7 +193,7 @@ describe.skipIf(problem !== null && !inCi)("host commands on real PostgreSQL 15"
         application: "nightly-report",
         state: "idle in transaction",
       });
-      expect(long?.ageS).toBeGreaterThanOrEqual(LONG_TRANSACTION_S);
+      expect(long?.ageS).toBeGreaterThanOrEqual(LONG_S);
     } finally {
       await holder.end();
     }
@@ -244,9 +245,9 @@ describe.skipIf(problem !== null && !inCi)("host commands on real PostgreSQL 15"
     expect(receiver.trim()).toBe("node2_slot streaming");
     expect((await sql(primary, "SELECT active FROM pg_replication_slots")).trim()).toBe("t");
     expect((await sql(standby, "SELECT count(*) FROM pg_replication_slots")).trim()).toBe("0");
-    // What pre-flight reads there (HAZARDS_SQL), and the link it resolves from it.
+    // What pre-flight reads there (hazardsSql), and the link it resolves from it.
     const hazards = async (h: HostSpec) =>
-      JSON.parse(await ok(hostCommands(cluster, h).sql(HAZARDS_SQL.replace(/\s+/g, " "))));
+      JSON.parse(await ok(hostCommands(cluster, h).sql(hazardsSql(5))));
     const [onPrimary, onStandby] = [await hazards(primary), await hazards(standby)];
     expect(parseConninfo(onStandby.primaryConninfo)).toEqual({
       ok: true,

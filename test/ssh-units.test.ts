@@ -245,6 +245,7 @@ describe("pre-flight checklist", () => {
     targetVersion: "15.20",
     maxLagBytes: 1000,
     minFreeBytes: 1024,
+    timeouts: { pause: 5000 },
   };
   const hazards = {
     longTransactions: [],
@@ -371,6 +372,11 @@ describe("pre-flight checklist", () => {
     expect(failed(p, standby)).toEqual([
       "warn long-running transactions: 2 open for over 5 s, the oldest for 912 s (pid 41, application nightly-report, idle in transaction): one still open when the poolers are paused holds PAUSE past its 5 s deadline and the plan rolls back; the fast stop rolls it back",
     ]);
+    // The inventory's own PAUSE deadline is the one named.
+    const shorter = judge({ ...input, timeouts: { pause: 2000 } }, p, standby).find(
+      (i) => i.check === "long-running transactions",
+    );
+    expect(shorter?.detail).toMatch(/^2 open for over 2 s, .* past its 2 s deadline/);
   });
   it("fails when synchronous replication needs the standby the upgrade stops, by any name it goes by", () => {
     const sync = (setting: string) =>
