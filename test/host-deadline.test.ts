@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -67,7 +67,13 @@ describe("a host command under its deadline", () => {
     const { spawn } = await import("node:child_process");
     const earlier = spawn("/bin/sh", ["-c", cmd.script], { stdio: "ignore" });
     const ended = new Promise((r) => earlier.on("exit", r));
-    await new Promise((r) => setTimeout(r, 300));
+    // Until the earlier one has written its pid file (a fixed 300 ms was too little on a busy CI
+    // machine: the second then found nothing running), with a deadline.
+    const pidFile = join(other, "command.pid");
+    for (const giveUp = Date.now() + 10_000; !existsSync(pidFile); ) {
+      if (Date.now() > giveUp) throw new Error(`${pidFile} never appeared`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
     // Half of 1 s is too little to wait for the 2 s one: refused.
     const refused = run("echo second", 1_000);
     expect(refused.code).toBe(STILL_RUNS_EXIT);
