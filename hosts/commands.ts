@@ -324,10 +324,10 @@ export function hostCommands(c: ClusterSpec, h: HostSpec) {
           `host=${source.address} port=${source.port} user=${c.superuser} dbname=postgres`,
         )} -P 2>&1`,
       ),
-    /** Into a new directory, verified, then swapped in; the replaced one is kept aside. */
     /**
-     * Refuses a data directory a server runs on (as the simulator does): the copy would be
-     * swapped in under it. The plan stops and fences the node first (stopOldPrimaryForCopy).
+     * Into a new directory, verified, then swapped in; the replaced one is kept aside. Refuses a
+     * data directory a server runs on (as the simulator does): the copy would be swapped in
+     * under it. The plan stops and fences the node first (stopOldPrimaryForCopy).
      */
     baseBackup: (source: HostSpec) =>
       pg(
@@ -368,7 +368,15 @@ export function vipBound(c: ClusterSpec, vipShowOutput: string): boolean {
   return vipShowOutput.includes(` ${c.vip.address}/`);
 }
 
-/** pg_controldata's "key: value" lines, as the port's ControlData. */
+/**
+ * Whether a postmaster runs, by pg_ctl status's exit: 0 running, 3 not running, 4 no data
+ * directory (not running either); anything else (1: a pid file it cannot read) says neither.
+ */
+export function pgCtlRunning(code: number | null): boolean | null {
+  if (code === 0) return true;
+  return code === 3 || code === 4 ? false : null;
+}
+
 /** How controlDataAndRecord's first line begins: pg_ctl status's exit code follows. */
 const PG_CTL_STATUS = "pg_ctl status exit:";
 
@@ -377,14 +385,14 @@ export function parseStoppedControl(text: string): Omit<ControlData, "checkpoint
   const [first = "", ...rest] = text.split("\n");
   if (!first.startsWith(`${PG_CTL_STATUS} `))
     throw new Error(`no "${PG_CTL_STATUS}" line: ${first.slice(0, 80)}`);
-  // pg_ctl status: 0 running, 3 not running, 4 no data directory. Anything else (1: a pid file
-  // it cannot read) says neither: the stop is not confirmed.
   const code = first.slice(PG_CTL_STATUS.length).trim();
-  if (!["0", "3", "4"].includes(code))
+  const running = /^\d+$/.test(code) ? pgCtlRunning(Number(code)) : null;
+  if (running === null)
     throw new Error(`pg_ctl status exited ${code}: whether a postmaster runs is unknown`);
-  return { running: code === "0", ...parseControlData(rest.join("\n")) };
+  return { running, ...parseControlData(rest.join("\n")) };
 }
 
+/** pg_controldata's "key: value" lines, as the port's ControlData. */
 export function parseControlData(text: string): Omit<ControlData, "checkpointEndLsn" | "running"> {
   const f = new Map<string, string>();
   for (const line of text.split("\n")) {

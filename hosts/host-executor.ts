@@ -18,6 +18,7 @@ import {
   parseStoppedControl,
   parseTimelineHistory,
   parseWalRecordEnd,
+  pgCtlRunning,
   type ReplicationRow,
   shortVersion,
   splitOutputs,
@@ -160,14 +161,13 @@ export function shellExecutor(o: ShellExecutorOptions): Executor {
         run(sent.server, opts),
         run(sent.versionAndVip, opts),
       ]);
-      // pg_ctl status: 0 running, 3 not running, 4 no data directory (not running either).
-      if (pgctl.code !== 0 && pgctl.code !== 3 && pgctl.code !== 4)
-        return { ok: false, reason: failure(sent.server, pgctl) };
+      const running = pgCtlRunning(pgctl.code);
+      if (running === null) return { ok: false, reason: failure(sent.server, pgctl) };
       if (facts.code !== 0) return { ok: false, reason: failure(sent.versionAndVip, facts) };
       const [version, vip] = splitOutputs(facts.stdout);
       return {
         ok: true,
-        running: pgctl.code === 0,
+        running,
         version: shortVersion(version),
         vipBound: vipBound(o.cluster, vip),
       };
