@@ -3,7 +3,7 @@ import { productionTimeouts } from "../core/timeouts.ts";
 import type { ClusterSpec, ControlMode, HostControl, HostSpec } from "../hosts/commands.ts";
 import { CONTROL_MODES } from "../hosts/control.ts";
 import { buildMachine } from "../plan/build.ts";
-import { initialContext, type PlanContext } from "../plan/context.ts";
+import { initialContext, newRunId, type PlanContext } from "../plan/context.ts";
 import { mermaid } from "../plan/diagram.ts";
 import { PLANS, type PlanName } from "../plan/plans.ts";
 import { branchesOf, type PlanSpec, type StepSpec } from "../plan/spec.ts";
@@ -117,6 +117,7 @@ export async function runPlan(argv: string[]): Promise<number> {
     standby: "node2",
     targetVersion: "15.20",
     timeouts: productionTimeouts,
+    runId: newRunId(),
     maxLagBytes: 16 * 1024 * 1024,
     poolers: [EXAMPLE_POOLER],
   });

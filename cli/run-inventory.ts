@@ -36,7 +36,7 @@ import {
   type SshExecutorOptions,
   sshExecutor,
 } from "../hosts/transports/ssh.ts";
-import { initialContext, type PlanContext } from "../plan/context.ts";
+import { initialContext, newRunId, type PlanContext } from "../plan/context.ts";
 import { FileJournal, type Journal, lastPosition, readJournal } from "../plan/journal.ts";
 import { reconcile } from "../plan/reconcile.ts";
 import { verifiedPlan } from "../plan/verified.ts";
@@ -227,6 +227,7 @@ export function renderDryRun(inv: Inventory): string {
     standby: inv.standby,
     targetVersion: inv.targetVersion,
     timeouts: inv.timeouts,
+    runId: newRunId(),
     maxLagBytes: inv.maxLagBytes,
     poolers: inv.poolers,
   });

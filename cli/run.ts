@@ -4,6 +4,7 @@ import { UsageError } from "../core/errors.ts";
 import { HOOK_NAMES, type HookName, type Hooks, hookFromLine } from "../core/hooks.ts";
 import { stepProgress, toStderr } from "../core/progress.ts";
 import { HOST_LOCK_DIR } from "../hosts/host-lock.ts";
+import { WATCHDOG_DIR } from "../hosts/watchdog.ts";
 import { DEFAULT_TO } from "../lab/versions.ts";
 import type { PlanName } from "../plan/plans.ts";
 import { choice, parse } from "./args.ts";
@@ -28,6 +29,14 @@ when, which journal), checked in pre-flight and taken before the first change: a
 the pair, from any machine, is refused naming the holder. A holder that ran on this machine and
 whose process is gone is taken over (its journal resumes); one on another machine only with
 --take-over and its name, as the refusal gave it.
+
+If this process dies (a laptop asleep, a lost SSH session) between the VIP going down and the
+promotion, the outage is bounded: before the poolers are paused the run arms a watchdog on the
+old primary's host (${WATCHDOG_DIR}) that, unless the run claims the promotion within
+timeouts.watchdog (60 s), takes the run back there: the old primary started and unfenced, the
+VIP up and announced, the poolers resumed. The claim and the take-back exclude each other on
+that host, so a run that was only slow never promotes after it: its next step there is
+refused, it rolls back, and --resume reports "the watchdog took this run back" (exit 4).
 
 Hooks are commands on this machine at named moments, from the inventory's \`hooks:\` or --hook:
 beforeVipDown (before the VIP leaves the old primary; a failure rolls back unless the inventory

@@ -103,6 +103,22 @@ export interface Pooler {
 
 export interface CallOptions {
   signal?: AbortSignal;
+  /**
+   * The run the call belongs to: on the old primary's host every command of a run first checks
+   * that the run's watchdog has not taken the run back (a `revoked` failure if it has).
+   */
+  runId?: string;
+}
+
+/**
+ * The watchdog armed on the old primary's host before the VIP goes down: if the run has not
+ * claimed the promotion `afterMs` later, it takes the run back there (the old primary started,
+ * unfenced, the VIP up and announced, the poolers resumed) and refuses the run's later commands.
+ */
+export interface Watchdog {
+  runId: string;
+  afterMs: number;
+  poolers: Pooler[];
 }
 
 export interface Executor {
@@ -156,6 +172,15 @@ export interface Executor {
   reconnectPooler(pooler: Pooler, o?: CallOptions): Promise<Outcome>;
   /** RESUME: the waiting queries run; a pooler that is not paused is left as it is. */
   resumePooler(pooler: Pooler, o?: CallOptions): Promise<Outcome>;
+  /** Arms `w` on the node's host (again: the earlier one of the run is replaced). */
+  armWatchdog(node: NodeName, w: Watchdog, o?: CallOptions): Promise<Outcome>;
+  /**
+   * The run claims the promotion on the node's host, atomically against its watchdog: from then
+   * on the watchdog does nothing. Fails (revoked) if the watchdog took the run back first.
+   */
+  claimPromotion(node: NodeName, runId: string, o?: CallOptions): Promise<Outcome>;
+  /** The run has ended where it started: the watchdog is stopped and will never act. */
+  endWatchdog(node: NodeName, runId: string, o?: CallOptions): Promise<Outcome>;
 }
 
 /**

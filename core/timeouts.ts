@@ -14,6 +14,13 @@ export interface Timeouts {
   rejoin: number;
   /** How long the poolers' PAUSE may wait for the transactions in flight (a long one holds it). */
   pause: number;
+  /**
+   * From the watchdog's arming (before the poolers are paused) to the moment it takes the run
+   * back unless the promotion was claimed: the outage's bound when the operator's process dies.
+   * Longer than the window takes (about a second) by far; a live run slower than that is taken
+   * back too (safely: it then stops, the old primary serving).
+   */
+  watchdog: number;
   /** How long a forward-only step keeps retrying; each attempt has the step's own deadline. */
   persist: number;
   /** Pause between two attempts of a step that only goes forward. */
@@ -38,6 +45,7 @@ export const productionTimeouts: Timeouts = {
   promote: 60_000,
   rejoin: 3_600_000,
   pause: 5_000,
+  watchdog: 60_000,
   persist: 900_000,
   retryBackoff: 1_000,
   poll: 50,
@@ -59,6 +67,7 @@ export const labFaultTimeouts: Timeouts = {
   promote: 30_000,
   rejoin: 300_000,
   pause: 5_000,
+  watchdog: 20_000,
   persist: 60_000,
   retryBackoff: 1_000,
   poll: 50,
@@ -77,6 +86,7 @@ export const simTimeouts: Timeouts = {
   promote: 3000,
   rejoin: 10_000,
   pause: 1000,
+  watchdog: 4000,
   persist: 20_000,
   retryBackoff: 200,
   poll: 20,

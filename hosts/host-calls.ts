@@ -1,4 +1,4 @@
-import type { ExecutorCall, NodeName, Pooler, Stop } from "../core/executor.ts";
+import type { ExecutorCall, NodeName, Pooler, Stop, Watchdog } from "../core/executor.ts";
 import { hostDeadline, ownWaitS, type Timeouts } from "../core/timeouts.ts";
 import {
   type ClusterSpec,
@@ -9,6 +9,7 @@ import {
 } from "./commands.ts";
 import { consoleStatements } from "./pooler-admin.ts";
 import { ROOT_COMMAND_DIR, underDeadline, userCommandDir } from "./shell.ts";
+import { armCommand, claimCommand, endCommand, refusedOnceTakenBack } from "./watchdog.ts";
 import { CREATE_WRITES_SQL, INSERT_WRITE_SQL, SERVER_IDENTITY_SQL } from "./writes.ts";
 
 /**
@@ -26,13 +27,25 @@ export interface HostSend {
   what: string;
   /** It changes the host: never while an earlier change still runs there (shell.ts underDeadline). */
   exclusive?: boolean;
+  /**
+   * It moves the switchover forward (anything but the way back to the old primary: its start,
+   * the VIP up on it): refused on a host where the run's watchdog took the run back.
+   */
+  forward?: boolean;
 }
 
-/** `send`'s command as the host runs it: under its deadline, a change after the earlier ones. */
-export function onHost(send: HostSend, h: HostSpec): HostCommand {
+/**
+ * `send`'s command as the host runs it: under its deadline, a change after the earlier ones;
+ * for a run's call that moves forward, refused once the run's watchdog took the run back there.
+ */
+export function onHost(send: HostSend, h: HostSpec, runId?: string): HostCommand {
   const own = send.command.user === "root" ? ROOT_COMMAND_DIR : userCommandDir(h.socketDir);
   const all = [ROOT_COMMAND_DIR, userCommandDir(h.socketDir)];
-  return underDeadline(send.command, {
+  const command =
+    runId && send.forward
+      ? { ...send.command, script: `${refusedOnceTakenBack(runId)}; ${send.command.script}` }
+      : send.command;
+  return underDeadline(command, {
     ...hostDeadline(send.deadlineMs),
     exclusive: send.exclusive ? { own, others: all.filter((d) => d !== own) } : null,
   });
@@ -73,7 +86,10 @@ export function hostSends(cluster: ClusterSpec, t: Timeouts) {
     command: pick(commandsOf(node)),
     deadlineMs,
   });
-  const changes = (s: HostSend): HostSend => ({ ...s, exclusive: true });
+  const changes = (s: HostSend): HostSend => ({ ...s, exclusive: true, forward: true });
+  const forward = (s: HostSend): HostSend => ({ ...s, forward: true });
+  /** The way back to the old primary, which the run's watchdog takes too: never refused. */
+  const restores = (s: HostSend): HostSend => ({ ...s, exclusive: true });
   const timelineFork = (n: NodeName) => send(n, "timeline history", (c) => c.latestTimelineHistory);
   const address = (target: NodeName | "vip") =>
     target === "vip"
@@ -89,7 +105,7 @@ export function hostSends(cluster: ClusterSpec, t: Timeouts) {
     stopPostgres: (n: NodeName, stop: Stop) =>
       changes(send(n, commandsOf(n).stopWhat(stop), (c) => c.stop(stop, seconds(t.stop)), t.stop)),
     startPostgres: (n: NodeName) =>
-      changes(send(n, commandsOf(n).startWhat, (c) => c.start(seconds(t.start)), t.start)),
+      restores(send(n, commandsOf(n).startWhat, (c) => c.start(seconds(t.start)), t.start)),
     fence: (n: NodeName) => changes(send(n, commandsOf(n).fenceWhat, (c) => c.fence)),
     upgradePackages: (n: NodeName, version: string) =>
       changes(send(n, `upgrade to ${version}`, (c) => c.upgrade(version), t.upgrade)),
@@ -114,7 +130,7 @@ export function hostSends(cluster: ClusterSpec, t: Timeouts) {
       ),
     vipDown: (n: NodeName) => changes(send(n, "ip addr del", (c) => c.vipDown)),
     vipUp: (n: NodeName, announce: boolean) =>
-      changes(send(n, "ip addr add", (c) => c.vipUp(announce))),
+      restores(send(n, "ip addr add", (c) => c.vipUp(announce))),
     configureStandby: (n: NodeName, upstream: NodeName) =>
       changes(send(n, "standby configuration", (c) => c.configureStandby(host(upstream)))),
     rewind: (n: NodeName, source: NodeName) =>
@@ -125,6 +141,22 @@ export function hostSends(cluster: ClusterSpec, t: Timeouts) {
     removeSetAside: (n: NodeName) =>
       changes(send(n, "rm set-aside directory", (c) => c.removeSetAside)),
     writtenIds: (n: NodeName) => send(n, "reading the written ids", (c) => c.writtenIds),
+    /** The take-back is the plan's own rollback start and VIP-up (hosts/watchdog.ts). */
+    armWatchdog: (n: NodeName, w: Watchdog) =>
+      forward(
+        send(n, "arming the watchdog", (c) =>
+          armCommand(w.runId, w.afterMs, {
+            host: host(n),
+            start: c.start(seconds(t.start)),
+            vipUp: c.vipUp(true),
+            poolers: w.poolers,
+          }),
+        ),
+      ),
+    claimPromotion: (n: NodeName, runId: string) =>
+      forward(send(n, "claiming the promotion", () => claimCommand(runId))),
+    endWatchdog: (n: NodeName, runId: string) =>
+      send(n, "ending the watchdog", () => endCommand(runId)),
     /**
      * A pooler's console statements (hosts/pooler-admin.ts), each on a connection of its own.
      * PAUSE's deadline ends before its step's, so that its own RESUME still runs in time.
@@ -257,6 +289,12 @@ export function sentBy(s: HostSends, c: ExecutorCall): Sent[] {
       const p = s.pooler(c.args[0]);
       return [client(p.show), client(p.resume, "only if it shows paused")];
     }
+    case "armWatchdog":
+      return [host(s.armWatchdog(c.args[0], c.args[1]))];
+    case "claimPromotion":
+      return [host(s.claimPromotion(c.args[0], c.args[1]))];
+    case "endWatchdog":
+      return [host(s.endWatchdog(c.args[0], c.args[1]))];
     case "notify":
       return [
         {

@@ -75,7 +75,7 @@ export function shellExecutor(o: ShellExecutorOptions): Executor {
   async function run(send: HostSend, opts: CallOptions | undefined): Promise<CommandResult> {
     opts?.signal?.throwIfAborted();
     const h = sends.host(send.node);
-    const running = o.run(h, onHost(send, h), send.deadlineMs, opts?.signal);
+    const running = o.run(h, onHost(send, h, opts?.runId), send.deadlineMs, opts?.signal);
     if (!opts?.signal) return running;
     const signal = opts.signal;
     let onAbort = () => {};
@@ -215,6 +215,10 @@ export function shellExecutor(o: ShellExecutorOptions): Executor {
     reconnectPooler: (p, opts) =>
       consoleOutcome(p, opts, reconnectPooler, sends.pooler(p).reconnect),
     resumePooler: (p, opts) => consoleOutcome(p, opts, resumePooler, sends.pooler(p).resume),
+    armWatchdog: async (name, w, opts) => outcome(sends.armWatchdog(name, w), opts, done),
+    claimPromotion: async (name, runId, opts) =>
+      outcome(sends.claimPromotion(name, runId), opts, done),
+    endWatchdog: async (name, runId, opts) => outcome(sends.endWatchdog(name, runId), opts, done),
   };
 }
 

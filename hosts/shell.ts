@@ -32,6 +32,19 @@ export function pollUntil(
 export const ROOT_COMMAND_DIR = "/run/pg-switchover/commands";
 export const userCommandDir = (socketDir: string) => `${socketDir}/pg-switchover`;
 
+/**
+ * `alive FILE`: the process group a command's pid file names still runs. A pid file names the
+ * group's leader and its start time (/proc/<pid>/stat field 22): a pid the kernel gave again to
+ * another process is not the leader.
+ */
+export const ALIVE =
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell text
+  'alive() { [ -r "$1" ] && read -r p t <"$1" && read -r s 2>/dev/null <"/proc/$p/stat" && set -- $s && [ "${22}" = "$t" ]; }';
+
+/** The pid files of a host's commands that change it, of either user (underDeadline `exclusive`). */
+export const commandPidFiles = (socketDir: string) =>
+  [ROOT_COMMAND_DIR, userCommandDir(socketDir)].map((dir) => `${dir}/command.pid`);
+
 /** What the wrapper exits with when an earlier command still runs (EX_TEMPFAIL). */
 export const STILL_RUNS_EXIT = 75;
 
@@ -66,13 +79,10 @@ export function underDeadline(cmd: HostCommand, d: HostDeadline): HostCommand {
   );
   const waitMs = Math.floor(d.termMs / 2);
   // One line (the dry run prints each command on one), so no part may end in `&`.
-  // A pid file names the group's leader and its start time (/proc/<pid>/stat field 22): a pid
-  // the kernel gave again to another process is not the leader.
   const script = [
     "umask 022",
     `{ [ -d ${own} ] || mkdir -p -m 755 ${own}; } || exit 70`,
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell text
-    'alive() { [ -r "$1" ] && read -r p t <"$1" && read -r s 2>/dev/null <"/proc/$p/stat" && set -- $s && [ "${22}" = "$t" ]; }',
+    ALIVE,
     `w=0; while ${pidFiles.map((f) => `alive ${f}`).join(" || ")}; do [ $w -gt 0 ] || t0=$(date +%s%N); w=$(( ($(date +%s%N) - t0) / 1000000 )); if [ $w -ge ${waitMs} ]; then echo "pg-switchover: an earlier command (process group $p) still runs on this host after $((w / 1000))s: not starting another" >&2; exit ${STILL_RUNS_EXIT}; fi; sleep 0.05; done`,
     `left=$((${d.termMs} - w))`,
     `${inner} >${own}/$$.out 2>${own}/$$.err & p=$!`,

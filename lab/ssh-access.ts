@@ -1,4 +1,12 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import type Docker from "dockerode";
 import ssh2 from "ssh2";
@@ -43,8 +51,11 @@ export async function ensureLabSsh(
   mkdirSync(f.dir, { recursive: true, mode: 0o700 });
   if (!existsSync(f.key) || !existsSync(f.publicKey)) {
     const pair = ssh2.utils.generateKeyPairSync("ed25519", { comment: "pg-switchover lab" });
-    writeFileSync(f.key, pair.private, { mode: 0o600 });
-    writeFileSync(f.publicKey, `${pair.public}\n`);
+    // Written whole, then renamed into place: a run reading the key never sees half of one.
+    writeFileSync(`${f.key}.new`, pair.private, { mode: 0o600 });
+    writeFileSync(`${f.publicKey}.new`, `${pair.public}\n`);
+    renameSync(`${f.publicKey}.new`, f.publicKey);
+    renameSync(`${f.key}.new`, f.key);
     progress(`generated the lab's SSH key ${f.key}`);
   }
   chmodSync(f.key, 0o600);

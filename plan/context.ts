@@ -1,8 +1,14 @@
+import { randomBytes } from "node:crypto";
 import type { Lsn, NodeName, Pooler } from "../core/executor.ts";
 import type { StandbyLink } from "../core/standby-link.ts";
 import type { Timeouts } from "../core/timeouts.ts";
 
 export interface PlanInput {
+  /**
+   * Unique per run, kept by a resumed one (its journal's): what the run's watchdog and the
+   * run's commands on the old primary's host know it by (newRunId).
+   */
+  runId: string;
   primary: NodeName;
   standby: NodeName;
   targetVersion: string;
@@ -13,6 +19,11 @@ export interface PlanInput {
   poolers?: Pooler[];
   /** How the rebuilt old primary connects, as pre-flight resolved it; none: the defaults. */
   standbyLink?: StandbyLink;
+}
+
+/** A new run's id: random, and a word no shell reads specially (it names files on the hosts). */
+export function newRunId(): string {
+  return randomBytes(9).toString("hex");
 }
 
 export type RejoinMethod = "direct" | "rewind" | "baseBackup";

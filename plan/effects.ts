@@ -1,5 +1,5 @@
 import { fromPromise } from "xstate";
-import type { Lsn, NodeName, Pooler, Stop } from "../core/executor.ts";
+import type { Lsn, NodeName, Pooler, Stop, Watchdog } from "../core/executor.ts";
 import type { RejoinMethod } from "./context.ts";
 
 /**
@@ -52,6 +52,9 @@ export const planActors = {
   removeSetAside: effect<void, On>("removeSetAside"),
   pausePoolers: effect<void, { poolers: Pooler[] }>("pausePoolers"),
   resumePoolers: effect<void, { poolers: Pooler[] }>("resumePoolers"),
+  armWatchdog: effect<void, On & Watchdog>("armWatchdog"),
+  claimPromotion: effect<void, On & { runId: string }>("claimPromotion"),
+  endWatchdog: effect<void, On & { runId: string }>("endWatchdog"),
 };
 
 export type PlanActors = typeof planActors;

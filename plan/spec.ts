@@ -9,7 +9,7 @@ import type { ActorName } from "./effects.ts";
  */
 export type DeadlineName = Exclude<
   keyof Timeouts,
-  "poll" | "outagePoll" | "retryBackoff" | "persist"
+  "poll" | "outagePoll" | "retryBackoff" | "persist" | "watchdog"
 >;
 
 export type GuardName =

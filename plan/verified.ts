@@ -99,6 +99,22 @@ export const verifiedPlan: PlanSpec = {
       actor: "fence",
       input: (c) => ({ node: c.primary }),
       deadline: "command",
+      done: "armWatchdog",
+      fail: ROLLBACK,
+    },
+    // Before the clients wait (the pause) and before the outage, so that an operator's process
+    // that dies from here on leaves an outage bounded by the watchdog's deadline, not one that
+    // lasts until someone resumes the run.
+    armWatchdog: {
+      does: "arm the watchdog on the primary's host: unless the run claims the promotion in time, it takes the run back there (primary started and unfenced, VIP up, poolers resumed) and refuses the run's later commands",
+      actor: "armWatchdog",
+      input: (c) => ({
+        node: c.primary,
+        runId: c.runId,
+        afterMs: c.timeouts.watchdog,
+        poolers: c.poolers,
+      }),
+      deadline: "command",
       done: "pausePoolers",
       fail: ROLLBACK,
     },
@@ -150,12 +166,22 @@ export const verifiedPlan: PlanSpec = {
       deadline: "replay",
       done: [
         {
-          target: "promoteStandby",
+          target: "claimPromotion",
           guard: "canPromote",
           example: { replayLsn: Number.MAX_SAFE_INTEGER },
         },
         { target: ROLLBACK, example: { replayLsn: -1 } },
       ],
+      fail: ROLLBACK,
+    },
+    // On the primary's host, atomically against its watchdog: either the run promotes or the
+    // watchdog takes the run back, never both (a slow operator's run, not a dead one, included).
+    claimPromotion: {
+      does: "claim the promotion on the primary's host, against the watchdog: once claimed, the watchdog does nothing; if it took the run back first, the run stops there",
+      actor: "claimPromotion",
+      input: (c) => ({ node: c.primary, runId: c.runId }),
+      deadline: "command",
+      done: "promoteStandby",
       fail: ROLLBACK,
     },
     promoteStandby: {
@@ -377,6 +403,16 @@ export const verifiedPlan: PlanSpec = {
       input: (c) => ({ poolers: c.poolers }),
       deadline: "command",
       retry: true,
+      done: "endWatchdog",
+      fail: "endWatchdog",
+    },
+    // A watchdog left armed would take back, when its time comes, a pair the next run may be
+    // switching over by then.
+    endWatchdog: {
+      does: "the run stops where it started: stop the watchdog (nothing if none was armed), so that it never acts",
+      actor: "endWatchdog",
+      input: (c) => ({ node: c.primary, runId: c.runId }),
+      deadline: "command",
       done: "aborted",
       fail: "aborted",
     },

@@ -127,7 +127,13 @@ export async function drive(o: DriveOptions): Promise<RunRecord> {
   const options: RunOptions = {
     spec: o.spec,
     journal: o.journal,
-    deps: { executor, clock: world.clock, history, probeId: () => world.probeId(probes++) },
+    deps: {
+      executor,
+      clock: world.clock,
+      history,
+      probeId: () => world.probeId(probes++),
+      runId: o.resume?.context.runId ?? o.input.runId,
+    },
     onStep: (step, context) => {
       o.nemesis?.onStep(step, operator);
       o.onStep?.(step, context);

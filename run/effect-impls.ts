@@ -28,6 +28,8 @@ export interface ActorDeps {
   /** Probe writes are writes: they go into the run's history like the workload's. */
   history?: History;
   probeId: () => string;
+  /** Every call of the run carries it (CallOptions.runId): its watchdog's refusal reaches it. */
+  runId: string;
 }
 
 function must<T>(r: Outcome<T>): T {
@@ -55,8 +57,9 @@ export function implementActors(depsOf: (system: object) => ActorDeps): PlanActo
   const actors: Record<string, unknown> = {};
   for (const name of ACTOR_NAMES) {
     actors[name] = fromPromise(({ input, signal, system }) => {
-      const impl = effects(depsOf(system))[name] as Impl<ActorName>;
-      return impl(input as never, { signal });
+      const deps = depsOf(system);
+      const impl = effects(deps)[name] as Impl<ActorName>;
+      return impl(input as never, { signal, runId: deps.runId });
     });
   }
   return actors as PlanActors;
@@ -184,6 +187,9 @@ function makeEffects(d: ActorDeps): Impls {
         must(await x.reconnectPooler(p, o));
         must(await x.resumePooler(p, o));
       }),
+    armWatchdog: async ({ node, ...w }, o) => void must(await x.armWatchdog(node, w, o)),
+    claimPromotion: async ({ node, runId }, o) => void must(await x.claimPromotion(node, runId, o)),
+    endWatchdog: async ({ node, runId }, o) => void must(await x.endWatchdog(node, runId, o)),
   };
 }
 
@@ -264,6 +270,9 @@ export const effectCalls: {
   pausePoolers: ({ poolers }) => poolers.map((p) => call("pausePooler", p)),
   resumePoolers: ({ poolers }) =>
     poolers.flatMap((p) => [call("reconnectPooler", p), call("resumePooler", p)]),
+  armWatchdog: ({ node, ...w }) => [call("armWatchdog", node, w)],
+  claimPromotion: ({ node, runId }) => [call("claimPromotion", node, runId)],
+  endWatchdog: ({ node, runId }) => [call("endWatchdog", node, runId)],
 };
 
 type Impl<K extends ActorName> = (

@@ -1,7 +1,7 @@
 import { sleep } from "../core/clock.ts";
 import type { NodeName } from "../core/executor.ts";
 import { type HostAction, node, type SimNode } from "./model.ts";
-import type { World } from "./world.ts";
+import { POOLER, type World } from "./world.ts";
 
 /**
  * What a host does to its PostgreSQL server by itself, per host kind (model.ts `HostKind`): the
@@ -194,6 +194,43 @@ export function reboot(world: World, name: NodeName): { boot(atOnce: boolean): v
       bootWhenReady();
     },
   };
+}
+
+/**
+ * The run's watchdog, `arms`-th armed, when its time comes (hosts/watchdog.ts): unless a later
+ * arm replaced it, a reboot ended it, or the decision was taken (the run claimed the promotion,
+ * or ended), it takes the run back: decides `watchdog` (the run's later commands there are
+ * refused), waits for a shutdown under way, starts the server (unfenced), puts the VIP up with
+ * a gratuitous ARP, and RESUMEs the pooler if it reaches it. A frozen host fires it as it thaws.
+ * It first waits for the run's commands on the host to end, as the real one waits for their pid
+ * files. What that hides: a real command is gone at its deadline (killed on the host), and the
+ * real watchdog waits at most 60 s; a simulated command runs to its end, and is waited for.
+ */
+export async function watchdogFires(world: World, arms: number): Promise<void> {
+  const armed = world.state.watchdog;
+  if (armed?.arms !== arms) return;
+  const name = armed.node;
+  await world.whenThawed(name);
+  const w = world.state.watchdog;
+  const n = world.node(name);
+  if (w?.arms !== arms || w.decision !== null || n.boots !== w.boots || !n.hostUp) return;
+  world.emit({ type: "watchdog", watchdog: { ...w, decision: "watchdog" } });
+  const s = session(world, name);
+  try {
+    // The run's commands on the host end first (those still on their way are refused there).
+    while (world.commandsRunning(name) > 0 || world.node(name).process === "stopping")
+      await s.pass(POLL);
+    if (world.node(name).fenced) world.emit({ type: "fenced", node: name, fenced: false });
+    const m = world.node(name);
+    if (m.process === "stopped" && m.hasData) await startServer(world, name, s.pass);
+    if (world.node(name).process !== "running") return;
+    world.emit({ type: "vip", node: name, bound: true, announce: true });
+    const p = world.state.pooler;
+    if (p?.up && p.paused && world.connected(name, POOLER))
+      world.emit({ type: "pooler", change: { paused: false } });
+  } catch (e) {
+    ignoreHostLost(e);
+  }
 }
 
 function ignoreHostLost(e: unknown): void {

@@ -77,9 +77,25 @@ export interface SimPooler {
   busyUntil: number;
 }
 
+/**
+ * The run's watchdog (hosts/watchdog.ts), on the old primary's host once armed. `decision` is
+ * taken once, by whichever comes first: the run claiming the promotion (`promote`), the
+ * watchdog taking the run back (`watchdog`: every later command of the run there is refused),
+ * or the run ending where it started (`ended`).
+ */
+export interface SimWatchdog {
+  node: NodeName;
+  /** Arms so far: a watchdog fires only if none was armed after it (a re-arm replaces it). */
+  arms: number;
+  /** The host's boots when it was armed: a reboot ends the process that would fire it. */
+  boots: number;
+  decision: "promote" | "watchdog" | "ended" | null;
+}
+
 export interface WorldState {
   nodes: Record<NodeName, SimNode>;
   pooler: SimPooler | null;
+  watchdog: SimWatchdog | null;
   /** Cut links, as "a|b" with a < b; "client" is the application side. */
   cut: Set<string>;
   /** Which node the clients' ARP cache maps the VIP to, and until when that entry is trusted. */
@@ -118,6 +134,7 @@ export type WorldEvent = { t: number } & (
   | { type: "frozen"; node: NodeName; frozen: boolean }
   | { type: "replicationLag"; receiveLagMs: number; replayLagMs: number }
   | { type: "pooler"; change: Partial<SimPooler> }
+  | { type: "watchdog"; watchdog: SimWatchdog }
 );
 
 export function linkKey(a: string, b: string): string {
@@ -215,6 +232,9 @@ export function apply(s: WorldState, e: WorldEvent): void {
       return;
     case "pooler":
       if (s.pooler) Object.assign(s.pooler, e.change);
+      return;
+    case "watchdog":
+      s.watchdog = { ...e.watchdog };
       return;
   }
 }

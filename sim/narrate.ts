@@ -6,6 +6,8 @@ import type { SimNode, WorldEvent, WorldState } from "./model.ts";
  * `s` is the state just after `e`. The lines come from the world's log, so they replay too.
  */
 export function narrate(e: WorldEvent, s: WorldState): string | null {
+  if (e.type === "watchdog" && e.watchdog.decision === "watchdog")
+    return `${e.watchdog.node}'s watchdog takes the run back there: its commands that would go forward there are refused from now on`;
   const n = "node" in e ? s.nodes[e.node] : undefined;
   if (!n) return null;
   switch (e.type) {

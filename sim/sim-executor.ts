@@ -12,6 +12,7 @@ import type {
   ReplicationStatus,
   Stop,
   TimelineFork,
+  Watchdog,
 } from "../core/executor.ts";
 import {
   CHECKPOINT_BASE,
@@ -21,6 +22,7 @@ import {
   shutDown,
   startServer,
   upgradePackages,
+  watchdogFires,
 } from "./host.ts";
 import {
   appliedWrites,
@@ -46,6 +48,7 @@ const DATA_BYTES = 32 * 1024 * 1024;
 /** pg_ctl's default wait (-t) for a shutdown already under way. */
 const STOP_WAIT = 60_000;
 const POLL = 10;
+const FORWARD = true;
 
 const ok = { ok: true } as const;
 const fail = (reason: string) => ({ ok: false, reason }) as const;
@@ -71,11 +74,15 @@ export function simulatedExecutor(world: World): Executor {
     const op = (host as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name];
     if (name === "constructor" || name.startsWith("_") || typeof op !== "function") continue;
     const arity = op.length;
-    executor[name] = (...args: unknown[]) =>
-      abortable(
-        op.apply(host, args.slice(0, arity)).catch(lostToFailure),
-        (args[arity] as CallOptions | undefined)?.signal,
-      );
+    executor[name] = (...args: unknown[]) => {
+      // A command to a node's host, counted until it ends there (the watchdog waits for it).
+      const on = name !== "probeWrite" && typeof args[0] === "string" ? args[0] : null;
+      const sent = on !== null && on in world.state.nodes;
+      if (sent) world.commandSent(on);
+      const running = op.apply(host, args.slice(0, arity)).catch(lostToFailure);
+      if (sent) void running.finally(() => world.commandEnded(on));
+      return abortable(running, (args[arity] as CallOptions | undefined)?.signal);
+    };
   }
   return executor as unknown as Executor;
 }
@@ -94,7 +101,7 @@ class SimulatedHost implements HostOps {
 
   /** A fence is set first (start.conf `manual`), so that it holds whatever happens next. */
   async stopPostgres(name: NodeName, { mode, fence }: Stop): Promise<Outcome> {
-    const n = await this._reach(name);
+    const n = await this._reach(name, FORWARD);
     if (fence && !n.fenced) this.world.emit({ type: "fenced", node: name, fenced: true });
     if (n.process === "stopped") return ok;
     if (n.process === "stopping" && mode === "fast") return this._awaitExit(name);
@@ -117,7 +124,7 @@ class SimulatedHost implements HostOps {
 
   /** The fence alone: a running server stays up, but the host will not start it again. */
   async fence(name: NodeName): Promise<Outcome> {
-    const n = await this._reach(name);
+    const n = await this._reach(name, FORWARD);
     if (!n.fenced) this.world.emit({ type: "fenced", node: name, fenced: true });
     return ok;
   }
@@ -135,7 +142,7 @@ class SimulatedHost implements HostOps {
 
   /** What else the upgrade does to the server depends on the host: see sim/host.ts. */
   async upgradePackages(name: NodeName, version: string): Promise<Outcome> {
-    const n = await this._reach(name);
+    const n = await this._reach(name, FORWARD);
     if (n.installed === version) return ok;
     await upgradePackages(this.world, name, version, session(this.world, name));
     return ok;
@@ -188,7 +195,7 @@ class SimulatedHost implements HostOps {
   }
 
   async promote(name: NodeName): Promise<Outcome<PromoteResult>> {
-    const n = await this._reach(name);
+    const n = await this._reach(name, FORWARD);
     if (n.process !== "running") return fail(`${name}: not running`);
     if (!n.inRecovery) return { ok: true, timeline: n.control.timeline };
     await this._pass(this.world.duration(PROMOTE), name);
@@ -204,7 +211,7 @@ class SimulatedHost implements HostOps {
   }
 
   async vipDown(name: NodeName): Promise<Outcome> {
-    const n = await this._reach(name);
+    const n = await this._reach(name, FORWARD);
     if (n.vip) this.world.emit({ type: "vip", node: name, bound: false, announce: false });
     return ok;
   }
@@ -216,7 +223,7 @@ class SimulatedHost implements HostOps {
   }
 
   async configureStandby(name: NodeName, upstream: NodeName): Promise<Outcome> {
-    const n = await this._reach(name);
+    const n = await this._reach(name, FORWARD);
     if (n.process !== "stopped") return fail(`${name}: must be stopped to become a standby`);
     if (!n.hasData) return fail(`${name}: no data directory`);
     this.world.emit({ type: "standbyConfigured", node: name, upstream });
@@ -232,14 +239,14 @@ class SimulatedHost implements HostOps {
   }
 
   async removeDataDir(name: NodeName): Promise<Outcome> {
-    const n = await this._reach(name);
+    const n = await this._reach(name, FORWARD);
     if (n.process !== "stopped") return fail(`${name}: server running`);
     this.world.emit({ type: "dataRemoved", node: name });
     return ok;
   }
 
   async removeSetAside(name: NodeName): Promise<Outcome> {
-    const n = await this._reach(name);
+    const n = await this._reach(name, FORWARD);
     if (n.setAside) this.world.emit({ type: "setAsideRemoved", node: name });
     return ok;
   }
@@ -287,6 +294,40 @@ class SimulatedHost implements HostOps {
     return ok;
   }
 
+  /** Arms the run's watchdog; an arm after the decision was taken changes nothing. */
+  async armWatchdog(name: NodeName, w: Watchdog): Promise<Outcome> {
+    const n = await this._reach(name, FORWARD);
+    const before = this.world.state.watchdog;
+    if (before?.decision)
+      return fail(`${name}: the run's watchdog decided already: ${before.decision}`);
+    const arms = (before?.arms ?? 0) + 1;
+    this.world.emit({
+      type: "watchdog",
+      watchdog: { node: name, arms, boots: n.boots, decision: null },
+    });
+    this.clock.setTimeout(() => void watchdogFires(this.world, arms), w.afterMs);
+    return ok;
+  }
+
+  /** Taken once: the run's claim or the watchdog's take-back, whichever comes first. */
+  async claimPromotion(name: NodeName, _runId: string): Promise<Outcome> {
+    const n = await this._reach(name, FORWARD);
+    const w = this.world.state.watchdog ?? { node: name, arms: 0, boots: n.boots, decision: null };
+    if (w.decision === "promote") return ok;
+    if (w.decision !== null)
+      return fail(`${name}: the run's watchdog decided already: ${w.decision}`);
+    this.world.emit({ type: "watchdog", watchdog: { ...w, decision: "promote" } });
+    return ok;
+  }
+
+  async endWatchdog(name: NodeName, _runId: string): Promise<Outcome> {
+    await this._reach(name);
+    const w = this.world.state.watchdog;
+    if (w && w.decision === null)
+      this.world.emit({ type: "watchdog", watchdog: { ...w, decision: "ended" } });
+    return ok;
+  }
+
   /** The pooler's console from the operator's machine; null: it did not answer in time. */
   private async _reachPooler(): Promise<SimPooler | null> {
     const latency = this.world.duration(LATENCY);
@@ -303,7 +344,7 @@ class SimulatedHost implements HostOps {
     source: NodeName,
     how: "rewind" | "baseBackup",
   ): Promise<Outcome<{ bytesCopied: number }>> {
-    const n = await this._reach(name);
+    const n = await this._reach(name, FORWARD);
     if (n.process !== "stopped") return fail(`${name}: must be stopped`);
     const src = this.world.node(source);
     if (src.process !== "running" || src.frozen || !this.world.connected(name, source)) {
@@ -316,8 +357,11 @@ class SimulatedHost implements HostOps {
     return { ok: true, bytesCopied: bytes };
   }
 
-  /** The command reaches the host: a frozen host answers only once it thaws, a down one never. */
-  private async _reach(name: NodeName): Promise<SimNode> {
+  /**
+   * The command reaches the host: a frozen host answers only once it thaws, a down one never.
+   * One that moves the switchover forward is refused once the run's watchdog took the run back.
+   */
+  private async _reach(name: NodeName, forward = false): Promise<SimNode> {
     const latency = this.world.duration(LATENCY);
     await sleep(this.clock, latency);
     if (!node(this.world.state, name).hostUp) {
@@ -326,6 +370,11 @@ class SimulatedHost implements HostOps {
     }
     await this.world.whenThawed(name);
     if (!node(this.world.state, name).hostUp) throw new HostLost(`${name}: the host went down`);
+    // Checked as the command arrives, as the host's wrapper does, then the command acts: one
+    // that arrived just before the watchdog decided still acts after it (the real race).
+    const w = this.world.state.watchdog;
+    if (forward && w?.node === name && w.decision === "watchdog")
+      throw new Refused(`${name}: the watchdog took this run back on this host: refused`);
     return this.world.node(name);
   }
 
@@ -335,9 +384,17 @@ class SimulatedHost implements HostOps {
   }
 }
 
-/** A session lost to a reboot is the command failing: its reply never came. */
+/** The host refused the command (its wrapper's check, before the command ran). */
+class Refused extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "Refused";
+  }
+}
+
+/** A session lost to a reboot is the command failing: its reply never came; so is a refusal. */
 function lostToFailure(e: unknown): Outcome {
-  if (e instanceof HostLost) return fail(e.message);
+  if (e instanceof HostLost || e instanceof Refused) return fail(e.message);
   throw e;
 }
 

@@ -67,6 +67,7 @@ export function initialWorld(t: Topology): WorldState {
   return {
     nodes: { [t.primary]: make(t.primary, false), [t.standby]: make(t.standby, true) },
     pooler: t.pooler ? { up: true, paused: false, server: null, busyUntil: 0 } : null,
+    watchdog: null,
     cut: new Set(),
     arp: { node: t.primary, staleUntil: Number.POSITIVE_INFINITY },
     receiveLagMs: 2,
@@ -89,6 +90,7 @@ type Emittable = WorldEvent extends infer E ? (E extends WorldEvent ? Omit<E, "t
 export class World {
   readonly log: WorldEvent[] = [];
   private thawWaiters = new Map<NodeName, Array<() => void>>();
+  private readonly running = new Map<NodeName, number>();
   /** The writes a paused pooler holds, in the order they came. */
   private held: Array<{ writeId: string; done: (o: WriteOutcome) => void }> = [];
   private listeners: Array<(e: WorldEvent) => void> = [];
@@ -224,6 +226,19 @@ export class World {
     const held = this.held;
     this.held = [];
     for (const h of held) h.done(this.poolWrite(p, h.writeId));
+  }
+
+  /** Commands sent to a node's host that have not ended there (sim-executor.ts). */
+  commandSent(name: NodeName): void {
+    this.running.set(name, (this.running.get(name) ?? 0) + 1);
+  }
+
+  commandEnded(name: NodeName): void {
+    this.running.set(name, (this.running.get(name) ?? 1) - 1);
+  }
+
+  commandsRunning(name: NodeName): number {
+    return this.running.get(name) ?? 0;
   }
 
   /** Resolves once `name` is no longer frozen. */

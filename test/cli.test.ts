@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { ownWaitS, productionTimeouts } from "../core/timeouts.ts";
 import { buildMachine } from "../plan/build.ts";
-import { initialContext } from "../plan/context.ts";
+import { initialContext, newRunId } from "../plan/context.ts";
 import type { JournalEntry } from "../plan/journal.ts";
 import { seedPlan } from "../plan/runbook.ts";
 import { branchesOf, type PlanSpec } from "../plan/spec.ts";
@@ -191,7 +191,7 @@ describe.concurrent("switchover simulate", () => {
     expect(exit.code).toBe(0);
     expect(exit.stdout).toContain("plan verified: 20 scenarios from seed 3");
     expect(exit.stdout).toMatch(
-      /faults landed in \d+ scenarios \(\d+%\), \d+ in all, \d+% of them in the critical window \(vipDownPrimary … verifyWriteOnOldPrimary, 13 steps\)/,
+      /faults landed in \d+ scenarios \(\d+%\), \d+ in all, \d+% of them in the critical window \(vipDownPrimary … verifyWriteOnOldPrimary, 14 steps\)/,
     );
     expect(exit.stdout).not.toContain("counterexample");
     expect(exit.stdout.trimEnd().split("\n").at(-1)).toBe("verdict: ok");
@@ -311,6 +311,7 @@ const planContext = initialContext({
   standby: "node2",
   targetVersion: "15.20",
   timeouts: productionTimeouts,
+  runId: newRunId(),
   maxLagBytes: 16 * 1024 * 1024,
 });
 
@@ -456,6 +457,7 @@ describe.concurrent("switchover report exits by how the journal's run ended", ()
     standby: "node2",
     targetVersion: "15.20",
     timeouts: productionTimeouts,
+    runId: newRunId(),
     maxLagBytes: 1 << 20,
   });
   const journal = (entries: JournalEntry[]) => {

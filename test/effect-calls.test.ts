@@ -12,6 +12,7 @@ import { journaled } from "../run/journaled.ts";
 import { startRun } from "../run/machine.ts";
 import { simulatedExecutor } from "../sim/sim-executor.ts";
 import { initialWorld, World } from "../sim/world.ts";
+import { SIM_RUN_ID } from "../verify/scenario.ts";
 
 /**
  * `switchover plan` and the dry run list each step's executor calls from run/effect-impls.ts's
@@ -36,6 +37,7 @@ async function callsPerStep(spec: PlanSpec, fault: Fault | null) {
         executor: journaled(failOnce(simulatedExecutor(world), fault), journal, clock),
         clock,
         probeId: () => `probe${probes++}`,
+        runId: SIM_RUN_ID,
       },
     },
     {
@@ -43,6 +45,7 @@ async function callsPerStep(spec: PlanSpec, fault: Fault | null) {
       standby: "node2",
       targetVersion: "15.20",
       timeouts: simTimeouts,
+      runId: SIM_RUN_ID,
       maxLagBytes: 1 << 20,
     },
   );

@@ -4,7 +4,7 @@ import { getShortestPaths } from "xstate/graph";
 import { SimClock } from "../core/clock.ts";
 import { simTimeouts } from "../core/timeouts.ts";
 import { abstractModel, buildMachine, RESUMING } from "../plan/build.ts";
-import { initialContext, type PlanContext } from "../plan/context.ts";
+import { initialContext, newRunId, type PlanContext } from "../plan/context.ts";
 import type { ActorName } from "../plan/effects.ts";
 import { seedPlan } from "../plan/runbook.ts";
 import { branchesOf, type PlanSpec, type StepSpec } from "../plan/spec.ts";
@@ -70,6 +70,7 @@ async function replay(spec: PlanSpec, events: PathEvent[]): Promise<string[]> {
       standby: "node2",
       targetVersion: "15.20",
       timeouts: simTimeouts,
+      runId: newRunId(),
       maxLagBytes: 1,
     },
     clock,
@@ -158,6 +159,7 @@ describe("the verified plan's gates", () => {
       standby: "node2",
       targetVersion: "15.20",
       timeouts: simTimeouts,
+      runId: newRunId(),
       maxLagBytes: 1,
     });
     const steps = verifiedPlan.steps;

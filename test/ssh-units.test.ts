@@ -13,7 +13,7 @@ import { judge, type NodeFacts, type PreflightInput } from "../hosts/preflight.t
 import { addKnownHost, checkHostKey, knownHostName } from "../hosts/transports/known-hosts.ts";
 import { remoteCommand, SshConnections } from "../hosts/transports/ssh.ts";
 import { isEncrypted, KeyRing, SshKeyError } from "../hosts/transports/ssh-keys.ts";
-import { initialContext } from "../plan/context.ts";
+import { initialContext, newRunId } from "../plan/context.ts";
 import { reconcile } from "../plan/reconcile.ts";
 import { BOOKWORM_PACKAGE_LINES } from "./support/apt-lines.ts";
 
@@ -192,6 +192,7 @@ describe("resume reconciliation", () => {
     standby: "node2",
     targetVersion: "15.20",
     timeouts: productionTimeouts,
+    runId: newRunId(),
     maxLagBytes: 0,
   });
   it("carries on at the journal's step when the cluster is where it left it", () => {

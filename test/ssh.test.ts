@@ -1,9 +1,10 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse, stringify } from "yaml";
 import { History } from "../core/history.ts";
 import type { HostCommand } from "../hosts/commands.ts";
 import { loadInventory } from "../hosts/inventory/load.ts";
@@ -13,6 +14,7 @@ import { ensureWritesTable } from "../hosts/writes.ts";
 import { labFiles } from "../lab/ssh-access.ts";
 import { observeCluster } from "../run/cluster-look.ts";
 import { checkLostWrites } from "../verify/checkers/lost-writes.ts";
+import { writeFigures } from "../verify/outage.ts";
 import type { RealRunReport } from "../verify/run-report.ts";
 import { labEnvironment } from "./support/lab-env.ts";
 import { type Ran, switchoverCli } from "./support/switchover-cli.ts";
@@ -440,6 +442,49 @@ describe.skipIf(skip)("production runs over SSH, against the lab", () => {
       // Released at the end: the next run's pre-flight finds the pair free.
       const after = await switchover(["run", "--inventory", inventory, "--dry-run"]);
       expect(after.stderr).toMatch(/\[ok\] {3}node1 run lock free: no run holds the pair/);
+    },
+    12 * MINUTE,
+  );
+
+  it(
+    "killed right after the VIP went down and never resumed: its watchdog puts the old primary back within its deadline; resumed later, the run rolls back saying so",
+    async () => {
+      inventory = await freshLab();
+      // The lab's inventory with a short watchdog: the outage a dead operator leaves is its length.
+      const watchdogMs = 5000;
+      const quick = join(dirname(inventory), "inventory-watchdog.yaml");
+      const doc = parse(readFileSync(inventory, "utf8")) as Record<string, unknown>;
+      writeFileSync(quick, stringify({ ...doc, timeouts: { watchdog: watchdogMs } }));
+      const journal = join(dir, "watchdog.jsonl");
+      const client = await writing(quick);
+      await runKilledAt(quick, journal, "stopPrimary");
+      await new Promise((r) => setTimeout(r, watchdogMs + 5000));
+      const resumed = await switchover(
+        ["run", "--inventory", quick, "--resume", journal, "--yes", "--json"],
+        5 * MINUTE,
+      );
+      const { check, view } = await client.lostWrites();
+      const outage = writeFigures(client.history.ops, "vip").outage;
+      process.stderr.write(
+        `watchdog: outage ${outage.ms} ms with the operator's process killed as the VIP went down (watchdog ${watchdogMs} ms from its arming)\n`,
+      );
+      // The watchdog's take-back ended it, no one else: nothing restores the pair before it.
+      expect(outage.resumed).toBe(true);
+      expect(outage.ms).toBeGreaterThan(watchdogMs - 1000);
+      expect(outage.ms).toBeLessThanOrEqual(watchdogMs + 1000);
+      expect(check).toMatchObject({ verdict: "ok", count: 0 });
+      expect(view.nodes.find((n) => n.vip)?.name).toBe("node1");
+      expect(resumed.stderr).toMatch(/the journal stopped at stopPrimary/);
+      expect(resumed.code).toBe(4);
+      const r = JSON.parse(resumed.stdout) as RealRunReport;
+      expect(r).toMatchObject({ status: "aborted", verdict: "ok", timeline: 1 });
+      expect(r.failure?.step).toBe("stopPrimary");
+      expect(r.failure?.reason).toMatch(
+        /the watchdog took this run back on this host: .*took the run back: node1 serves again/,
+      );
+      const rendered = await switchover(["report", journal]);
+      expect(rendered.code).toBe(4);
+      expect(rendered.stdout).toContain("the watchdog took this run back");
     },
     12 * MINUTE,
   );

@@ -15,13 +15,17 @@ export interface CriticalWindow {
 const isFinal = (step: string) => (FINAL_STATES as readonly string[]).includes(step);
 
 /**
- * A step that only resumes the poolers once the run has decided how it ends (every way out of
- * it ends the run): for the cluster the run is over there, nothing of its safety is decided.
+ * A step that only resumes the poolers or ends the watchdog once the run has decided how it
+ * ends (every way out of it ends the run, or winds up too): for the cluster the run is over
+ * there, nothing of its safety is decided.
  */
 export function windingUp(spec: PlanSpec, step: string): boolean {
   const s = spec.steps[step];
+  const over = (to: string) => isFinal(to) || windingUp(spec, to);
   return (
-    s?.actor === "resumePoolers" && isFinal(s.fail) && branchesOf(s).every((b) => isFinal(b.target))
+    (s?.actor === "resumePoolers" || s?.actor === "endWatchdog") &&
+    over(s.fail) &&
+    branchesOf(s).every((b) => over(b.target))
   );
 }
 

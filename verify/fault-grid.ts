@@ -96,6 +96,7 @@ const AT: { [K in FaultKind]: (at: Moment, ms: number) => SimFault[] } = {
   commandHangs: (at) => [{ kind: "commandHangs", at }],
   replyLost: (at) => [{ kind: "replyLost", at }],
   operatorDies: (at, downMs) => [{ kind: "operatorDies", at, downMs }],
+  operatorPauses: (at, forMs) => [{ kind: "operatorPauses", at, forMs }],
   reboot: (at, downMs) => [
     { kind: "reboot", node: "primary", at, downMs },
     { kind: "reboot", node: "standby", at, downMs },

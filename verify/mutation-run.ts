@@ -8,7 +8,7 @@ import type { CheckKind } from "./checkers/verdict.ts";
 import { faultGrid } from "./fault-grid.ts";
 import { lieNemesis, type Mutant, mutantsOf } from "./plan-mutants.ts";
 import { inPool, scenarioArbitrary } from "./property-run.ts";
-import { runScenario, type Scenario } from "./scenario.ts";
+import { runScenario, type Scenario, SIM_RUN_ID } from "./scenario.ts";
 import { closingStep } from "./sim-nemesis.ts";
 
 /**
@@ -73,6 +73,7 @@ export async function runMutants(o: MutationOptions): Promise<MutationReport> {
     standby: "node2",
     targetVersion: "15.20",
     timeouts: productionTimeouts,
+    runId: SIM_RUN_ID,
     maxLagBytes: 1 << 20,
   });
   const all = mutantsOf(verifiedPlan, probe).filter((m) => !o.only || m.id.includes(o.only));

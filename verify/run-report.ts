@@ -2,7 +2,7 @@ import type { Executor, NodeName, Pooler } from "../core/executor.ts";
 import type { History } from "../core/history.ts";
 import type { StandbyLink } from "../core/standby-link.ts";
 import type { Timeouts } from "../core/timeouts.ts";
-import { leftToDo, type PlanContext } from "../plan/context.ts";
+import { leftToDo, newRunId, type PlanContext } from "../plan/context.ts";
 import { type Journal, type StepRecord, stepsFromJournal } from "../plan/journal.ts";
 import type { PlanSpec } from "../plan/spec.ts";
 import { drive, type RunNemesis } from "../run/driver.ts";
@@ -100,6 +100,7 @@ export async function runAgainstCluster(o: RealRunOptions): Promise<RealRunRepor
       standby: o.standby,
       targetVersion: o.targetVersion,
       timeouts: o.timeouts,
+      runId: newRunId(),
       maxLagBytes: o.maxLagBytes,
       poolers: o.poolers ?? [],
       ...(o.standbyLink ? { standbyLink: o.standbyLink } : {}),

@@ -53,16 +53,20 @@ export interface ScenarioResult {
 
 /**
  * A run that has not ended after this much simulated time, not counting the time its operator
- * was dead (nothing runs the plan then: `operatorDownMs`), is stuck.
+ * was dead or paused (nothing runs the plan then: `operatorDownMs`), is stuck.
  */
 export const TIME_BOUND_MS = 60_000;
 
-/** How long the operator's process is dead in all, over a scenario's faults. */
+/** How long the operator's process is dead or paused in all, over a scenario's faults. */
 function operatorDownMs(faults: readonly SimFault[]): number {
-  return faults.reduce((sum, f) => sum + (f.kind === "operatorDies" ? f.downMs : 0), 0);
+  const down = (f: SimFault) =>
+    f.kind === "operatorDies" ? f.downMs : f.kind === "operatorPauses" ? f.forMs : 0;
+  return faults.reduce((sum, f) => sum + down(f), 0);
 }
 const SETTLE_MS = 2000;
 const TARGET_VERSION = "15.20";
+/** The simulated runs' id: one run per world, so any fixed id (the watchdog's files name it). */
+export const SIM_RUN_ID = "5135135135135135";
 /** How the plan names the simulated pooler (the simulator has one pooler, whatever its name). */
 const SIM_POOLER = { host: "pooler", port: 6432, adminUser: "postgres", database: "app" };
 
@@ -151,6 +155,7 @@ async function runOnce(
       standby: topology.standby,
       targetVersion: TARGET_VERSION,
       timeouts: simTimeouts,
+      runId: SIM_RUN_ID,
       maxLagBytes: 1 << 20,
       poolers: s.pooler ? [SIM_POOLER] : [],
     },
@@ -196,6 +201,8 @@ const OUTLASTING: readonly FaultKind[] = [
   "reboot",
   "poolerRestart",
   "poolerUnreachable",
+  // Its process holds the commands the plan's retries would send: they all time out meanwhile.
+  "operatorPauses",
 ];
 
 /** Says which landed fault outlasted the plan's retry budget, if one did. */

@@ -41,7 +41,17 @@ export interface Moment {
  * strike: a command that ran on its host, whose reply is lost (the caller waits until its
  * deadline; the effect happened).
  */
-export type SimFault = FaultOf<Moment> | { kind: "replyLost"; at: Moment } | PoolerFault<Moment>;
+export type SimFault =
+  | FaultOf<Moment>
+  | { kind: "replyLost"; at: Moment }
+  /**
+   * The operator's process stops for `forMs` (a laptop's sleep, SIGSTOP, a stalled VM), then
+   * goes on: the commands it would send meanwhile, and the replies it would read, wait for it.
+   * Simplified: the plan's own deadlines still pass on time (a real paused process sees them
+   * all pass at once as it wakes: the same steps fail, a little later).
+   */
+  | { kind: "operatorPauses"; at: Moment; forMs: number }
+  | PoolerFault<Moment>;
 
 /** Faults of the pooler in front of the VIP: drawn only for a scenario that has one. */
 export type PoolerFault<At> =
@@ -67,6 +77,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   "commandHangs",
   "replyLost",
   "operatorDies",
+  "operatorPauses",
   "reboot",
   ...POOLER_FAULTS,
 ];
@@ -158,6 +169,16 @@ function faultAt(
       kind: "operatorDies",
       weight: 1,
       arbitrary: fc.record({ kind: fc.constant("operatorDies"), at, downMs: lasting(0, 5000) }),
+    },
+    {
+      kind: "operatorPauses",
+      weight: 1,
+      // Half of them outlast the watchdog's deadline, measured from its arming.
+      arbitrary: fc.record({
+        kind: fc.constant("operatorPauses"),
+        at,
+        forMs: fc.integer({ min: 50, max: 2 * simTimeouts.watchdog }),
+      }),
     },
     {
       kind: "reboot",
@@ -311,6 +332,8 @@ export function describeSimFault(f: SimFault, profile?: StepProfile): string {
     return `the pooler's host restarts ${when} into ${step}, down for ${f.downMs} ms`;
   if (f.kind === "poolerUnreachable")
     return `the pooler's console does not answer for ${f.forMs} ms from ${when} into ${step}`;
+  if (f.kind === "operatorPauses")
+    return `the operator's process is paused for ${f.forMs} ms from ${when} into ${step}: its commands and their replies wait`;
   if (f.kind === "commandFails" || f.kind === "commandHangs" || f.kind === "replyLost") {
     const k = expected ? commandIndex(fraction, expected.calls) : null;
     const which =

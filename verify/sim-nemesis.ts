@@ -1,3 +1,4 @@
+import { sleep } from "../core/clock.ts";
 import type { CallOptions, Executor, NodeName } from "../core/executor.ts";
 import { branchesOf, FINAL_STATES, type PlanSpec } from "../plan/spec.ts";
 import type { Operator, RunNemesis } from "../run/driver.ts";
@@ -102,7 +103,29 @@ export class WorldNemesis implements RunNemesis {
   }
 
   wrap(x: Executor): Executor {
-    return this.commands.wrap(x);
+    return this.pausable(this.commands.wrap(x));
+  }
+
+  /** Until then the operator's process is paused: nothing it sends leaves, no reply is read. */
+  private pausedUntil = 0;
+
+  private pausable(inner: Executor): Executor {
+    const clock = this.world.clock;
+    const awake = async () => {
+      while (this.pausedUntil > clock.now()) await sleep(clock, this.pausedUntil - clock.now());
+    };
+    const wrapped: Record<string, unknown> = {};
+    for (const [op, fn] of Object.entries(
+      inner as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>,
+    )) {
+      wrapped[op] = async (...args: unknown[]) => {
+        await awake();
+        const r = await fn.apply(inner, args);
+        await awake();
+        return r;
+      };
+    }
+    return wrapped as unknown as Executor;
   }
 
   onStep(step: string, operator: Operator): void {
@@ -126,6 +149,7 @@ export class WorldNemesis implements RunNemesis {
 
   heal(): void {
     this.over = true;
+    this.pausedUntil = 0;
     this.armed = null;
     this.commands.arm(null);
     this.healAll();
@@ -157,6 +181,12 @@ export class WorldNemesis implements RunNemesis {
     if (this.over || closingStep(this.spec, this.step)) return;
     if (windingUp(this.spec, this.step) && !POOLER_FAULTS.includes(f.kind))
       return this.noEffect(f, "the run has ended for the cluster: only the poolers are resumed");
+    if (f.kind === "operatorPauses") {
+      if (this.pausedUntil > this.world.clock.now())
+        return this.noEffect(f, "the operator's process is paused already");
+      this.pausedUntil = this.world.clock.now() + f.forMs;
+      return this.landed(f);
+    }
     if (f.kind !== "operatorDies") {
       if (this.strikeWorld(f)) this.landed(f);
       else this.noEffect(f, "it was so already");

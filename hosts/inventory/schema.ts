@@ -106,6 +106,7 @@ const timeouts = z
     promote: z.number().int().positive(),
     rejoin: z.number().int().positive(),
     pause: z.number().int().positive(),
+    watchdog: z.number().int().positive(),
     persist: z.number().int().positive(),
   })
   .partial();
