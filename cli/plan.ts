@@ -85,7 +85,7 @@ export function planSteps(spec: PlanSpec, cluster: ClusterSpec, c: PlanContext):
     retry: s.retry === true,
     next: branchesOf(s).map((b) => b.target),
     onFailure: s.fail,
-    commands: commandViews(cluster, c.timeouts, callsOf(s, c)),
+    commands: commandViews(cluster, c.timeouts, callsOf(s, c), c.runId),
   }));
 }
 

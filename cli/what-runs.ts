@@ -32,10 +32,12 @@ export interface CommandView {
   deadlineMs: number | null;
 }
 
+/** `runId`: the calls are a run's (a step's), whose forward commands check its watchdog first. */
 export function commandViews(
   cluster: ClusterSpec,
   timeouts: Timeouts,
   calls: readonly ExecutorCall[],
+  runId?: string,
 ): CommandView[] {
   const sends = hostSends(cluster, timeouts);
   const host = (name: string) => cluster.nodes.find((h) => h.name === name);
@@ -43,7 +45,7 @@ export function commandViews(
     sentBy(sends, c).map((s) => {
       const v = view(s, describe(c), c.when);
       const h = s.kind === "host" ? host(s.send.node) : undefined;
-      return s.kind === "host" && h ? { ...v, sent: onHost(s.send, h).script } : v;
+      return s.kind === "host" && h ? { ...v, sent: onHost(s.send, h, runId).script } : v;
     }),
   );
 }

@@ -134,7 +134,9 @@ function notInDryRun(inventory: string, log: string, dryRun: string): string[] {
       // The dry run's stand-ins are quoted (not a bare word), the run's numbers are not.
       .replace(/(pg_waldump -p \S+ )-t \S+ -s \S+ -n 1/g, "$1-t TIMELINE -s LSN -n 1")
       .replace(/\{"operator":[^}]*\}/g, "{HOLDER}")
-      .replace(/"token":"[0-9a-f]+"/g, '"token":"TOKEN"');
+      .replace(/"token":"[0-9a-f]+"/g, '"token":"TOKEN"')
+      // Each run's own id (plan/context.ts newRunId), in its watchdog's files.
+      .replace(/\b[0-9a-f]{18}\b/g, "RUNID");
   const shown = new Set(dryRun.split("\n").map((l) => mask(l.trim())));
   const sent = log
     .trim()
