@@ -470,10 +470,13 @@ describe.skipIf(skip)("production runs over SSH, against the lab", () => {
       process.stderr.write(
         `watchdog: outage ${outage.ms} ms with the operator's process killed as the VIP went down (watchdog ${watchdogMs} ms from its arming)\n`,
       );
-      // The watchdog's take-back ended it, no one else: nothing restores the pair before it.
+      // The watchdog's take-back ended it, no one else: nothing restores the pair before it. Its
+      // own part is ~0.2 s (the start until the server accepts connections, then the VIP); the
+      // client's connects to an address that had no owner come back in steps of about a second
+      // (measured 5023 ms alone, 6027 ms under CI's load): one such step is allowed.
       expect(outage.resumed).toBe(true);
       expect(outage.ms).toBeGreaterThan(watchdogMs - 1000);
-      expect(outage.ms).toBeLessThanOrEqual(watchdogMs + 1000);
+      expect(outage.ms).toBeLessThanOrEqual(watchdogMs + 2000);
       expect(check).toMatchObject({ verdict: "ok", count: 0 });
       expect(view.nodes.find((n) => n.vip)?.name).toBe("node1");
       expect(resumed.stderr).toMatch(/the journal stopped at stopPrimary/);
